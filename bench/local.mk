@@ -1,0 +1,1 @@
+# bench/local.mk — benchmarks (not built by default: `make bench`).

@@ -1,0 +1,39 @@
+/* harness.h — what many Check test binaries need: a main() that runs the
+ * binary's suite in fork mode, a per-test temporary directory, a scale
+ * factor for stress loops, and (harness_rt.c) running a test body as the
+ * root goroutine with a goroutine-leak check.
+ *
+ * A test file defines `Suite *gt_suite(void)` and links harness.c. */
+#ifndef GT_HARNESS_H
+#define GT_HARNESS_H
+
+#include <check.h>
+#include <stdint.h>
+
+/* The binary's suite (defined by each test file). */
+Suite *gt_suite(void);
+
+/* A fresh directory for the running test, removed (with its contents) when
+ * the test process exits.  The path stays valid until then. */
+const char *gt_tmpdir(void);
+
+/* Multiplier for stress loops: $GT_SCALE (a number, default 1; 0.1 makes the
+ * suite quick).  gt_scaled(n) is n * scale, at least 1. */
+double gt_scale(void);
+long gt_scaled(long n);
+
+/* True in builds with AddressSanitizer or ThreadSanitizer, whose fake stacks
+ * and shadow memory cost more per goroutine (tests lower some counts). */
+int gt_sanitized(void);
+
+/* Runs fn(arg) as the root goroutine of a runtime with `procs` workers
+ * (0: default).  Afterwards the number of live goroutines must return to
+ * the baseline (the root alone) within 5 s, or the test fails with a
+ * goroutine dump: goroutine leaks are bugs. */
+void gt_run(int procs, void (*fn)(void *arg), void *arg);
+
+/* A TCase with the given per-test timeout in seconds (scaled by Check's
+ * CK_TIMEOUT_MULTIPLIER and, in sanitizer builds, by 4). */
+TCase *gt_tcase(const char *name, double timeout_s);
+
+#endif
