@@ -190,4 +190,39 @@ GORT__HIDDEN void gort__timer_start(gort__timer *t, int64_t when);
  * callback is already running on another worker, waits until it returned. */
 GORT__HIDDEN bool gort__timer_stop(gort__timer *t);
 
+/* ----------------------------------------------------------------------
+ * Netpoller and blocking pool hooks (netpoll.c, blocking.c), called by the
+ * scheduler; see docs/runtime-io.md.
+ * ---------------------------------------------------------------------- */
+
+/* Low 32 bits of the epoll data of every netpoll registration have this
+ * bit set (so data.fd is negative and never equals the wake-up eventfd). */
+#define GORT__NETPOLL_TAG 0x80000000u
+/* Events per epoll_wait call of the poller and of non-blocking polls. */
+#define GORT__NETPOLL_BATCH 128
+
+/* Dispatches one epoll event whose data carries GORT__NETPOLL_TAG: wakes
+ * the goroutines waiting for that direction (stale events, for a
+ * descriptor closed or reused since, are ignored).  On a worker's g0. */
+GORT__HIDDEN void gort__netpoll_event(uint64_t data, uint32_t events);
+/* If goroutines wait on descriptors: one non-blocking epoll_wait on epfd,
+ * dispatched (the eventfd's event, with data evfd, is left for the
+ * poller).  True if anything was dispatched.  On a worker's g0. */
+GORT__HIDDEN bool gort__netpoll_poll_nb(int epfd, int evfd);
+/* Run teardown (workers stopped, before stacks are freed): closes the
+ * descriptors still registered and forgets every waiter. */
+GORT__HIDDEN void gort__netpoll_fini(void);
+/* Run teardown: calls in flight on the blocking pool will not wake their
+ * (discarded) goroutines; queued calls are dropped. */
+GORT__HIDDEN void gort__blocking_fini(void);
+/* Threads of the blocking pool alive now (gort_stats). */
+GORT__HIDDEN int gort__blocking_threads(void);
+
+/* Registers fd, already O_NONBLOCK (netpoll.c's own callers, proc.c). */
+GORT__HIDDEN gort_fd *gort__fd_open_nonblock(int fd);
+/* Tests: the epoll data of f's current registration, and the number of
+ * events seen for direction dir (0 read, 1 write). */
+GORT__HIDDEN uint64_t gort__fd_epoll_data(gort_fd *f);
+GORT__HIDDEN uint32_t gort__fd_events_seen(gort_fd *f, int dir);
+
 #endif /* GORT_INTERNAL_H */

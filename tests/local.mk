@@ -15,3 +15,96 @@ tests_test_spin_SOURCES = tests/test_spin.c tests/harness.c
 tests_test_spin_CFLAGS = $(GT_COMPILE)
 tests_test_spin_LDADD = $(GT_LIBS)
 tests_test_spin_LDFLAGS = $(GT_LINK)
+
+# The daemon's configuration and protocol codec: no runtime needed, they
+# link the daemon's convenience library.  GT_SRCDIR lets test_config read the
+# shipped config/godaemon.conf and docs/godaemon.conf.5.
+GT_DAEMON_COMPILE = $(AM_CFLAGS) $(CHECK_CFLAGS) $(INIH_CFLAGS) $(MSGPACK_CFLAGS) \
+	-I$(top_srcdir)/tests -I$(top_srcdir)/daemon
+GT_DAEMON_LIBS = daemon/libgodaemon.la $(CHECK_LIBS)
+
+check_PROGRAMS += tests/test_config tests/test_proto
+TESTS += tests/test_config tests/test_proto
+tests_test_config_SOURCES = tests/test_config.c tests/harness.c
+tests_test_config_CPPFLAGS = $(AM_CPPFLAGS) -DGT_SRCDIR='"$(abs_top_srcdir)"'
+tests_test_config_CFLAGS = $(GT_DAEMON_COMPILE)
+tests_test_config_LDADD = $(GT_DAEMON_LIBS)
+tests_test_config_LDFLAGS = $(GT_LINK)
+tests_test_proto_SOURCES = tests/test_proto.c tests/harness.c
+tests_test_proto_CFLAGS = $(GT_DAEMON_COMPILE)
+tests_test_proto_LDADD = $(GT_DAEMON_LIBS)
+tests_test_proto_LDFLAGS = $(GT_LINK)
+
+# Every example program of runtime/examples (see runtime/local.mk).
+TESTS += tests/examples.sh
+EXTRA_DIST += tests/examples.sh
+
+# Concurrency patterns (gort_patterns.h).
+check_PROGRAMS += tests/test_patterns
+TESTS += tests/test_patterns
+tests_test_patterns_SOURCES = tests/test_patterns.c tests/harness.c tests/harness_rt.c
+tests_test_patterns_CFLAGS = $(GT_COMPILE)
+tests_test_patterns_LDADD = $(GT_LIBS)
+tests_test_patterns_LDFLAGS = $(GT_LINK) -Wl,--wrap=malloc -Wl,--wrap=calloc
+
+# The scheduler core.  Runtime test binaries link tests/harness_rt.c (gt_run).
+check_PROGRAMS += tests/test_sched
+TESTS += tests/test_sched
+tests_test_sched_SOURCES = tests/test_sched.c tests/harness.c tests/harness_rt.c
+tests_test_sched_CFLAGS = $(GT_COMPILE)
+tests_test_sched_LDADD = $(GT_LIBS)
+tests_test_sched_LDFLAGS = $(GT_LINK)
+
+# Sync primitives and the pool (runtime/sync.c, runtime/pool.c).
+check_PROGRAMS += tests/test_sync
+TESTS += tests/test_sync
+tests_test_sync_SOURCES = tests/test_sync.c tests/harness.c tests/harness_rt.c
+tests_test_sync_CFLAGS = $(GT_COMPILE)
+tests_test_sync_LDADD = $(GT_LIBS)
+tests_test_sync_LDFLAGS = $(GT_LINK)
+
+# Channels and select (runtime/chan.c, runtime/select.c).
+check_PROGRAMS += tests/test_chan tests/test_select
+TESTS += tests/test_chan tests/test_select
+tests_test_chan_SOURCES = tests/test_chan.c tests/harness.c tests/harness_rt.c
+tests_test_chan_CFLAGS = $(GT_COMPILE)
+tests_test_chan_LDADD = $(GT_LIBS)
+tests_test_chan_LDFLAGS = $(GT_LINK)
+tests_test_select_SOURCES = tests/test_select.c tests/harness.c tests/harness_rt.c
+tests_test_select_CFLAGS = $(GT_COMPILE)
+tests_test_select_LDADD = $(GT_LIBS)
+tests_test_select_LDFLAGS = $(GT_LINK)
+check_PROGRAMS += tests/test_stack
+TESTS += tests/test_stack
+tests_test_stack_SOURCES = tests/test_stack.c tests/harness.c tests/harness_rt.c
+tests_test_stack_CFLAGS = $(GT_COMPILE)
+tests_test_stack_LDADD = $(GT_LIBS) -lm
+tests_test_stack_LDFLAGS = $(GT_LINK)
+
+# Public timers and the context tree (runtime/timers.c, runtime/context.c).
+check_PROGRAMS += tests/test_timer tests/test_context
+TESTS += tests/test_timer tests/test_context
+tests_test_timer_SOURCES = tests/test_timer.c tests/harness.c tests/harness_rt.c
+tests_test_timer_CFLAGS = $(GT_COMPILE)
+tests_test_timer_LDADD = $(GT_LIBS)
+tests_test_timer_LDFLAGS = $(GT_LINK)
+tests_test_context_SOURCES = tests/test_context.c tests/harness.c tests/harness_rt.c
+tests_test_context_CFLAGS = $(GT_COMPILE)
+tests_test_context_LDADD = $(GT_LIBS)
+tests_test_context_LDFLAGS = $(GT_LINK)
+
+# Netpoller, blocking pool, child processes (runtime/netpoll.c, blocking.c, proc.c).
+check_PROGRAMS += tests/test_netpoll tests/test_blocking tests/test_proc
+TESTS += tests/test_netpoll tests/test_blocking tests/test_proc
+tests_test_netpoll_SOURCES = tests/test_netpoll.c tests/harness.c tests/harness_rt.c
+tests_test_netpoll_CFLAGS = $(GT_COMPILE)
+tests_test_netpoll_LDADD = $(GT_LIBS)
+tests_test_netpoll_LDFLAGS = $(GT_LINK)
+tests_test_blocking_SOURCES = tests/test_blocking.c tests/harness.c tests/harness_rt.c
+tests_test_blocking_CFLAGS = $(GT_COMPILE)
+tests_test_blocking_LDADD = $(GT_LIBS)
+tests_test_blocking_LDFLAGS = $(GT_LINK)
+tests_test_proc_SOURCES = tests/test_proc.c tests/harness.c tests/harness_rt.c
+tests_test_proc_CFLAGS = $(GT_COMPILE)
+tests_test_proc_LDADD = $(GT_LIBS)
+tests_test_proc_LDFLAGS = $(GT_LINK)

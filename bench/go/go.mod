@@ -1,0 +1,3 @@
+module godaemon/bench/gobench
+
+go 1.19

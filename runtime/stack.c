@@ -1,0 +1,457 @@
+/* stack.c — goroutine stacks: slabs, guard pages, caches.
+ *
+ * A stack block of size class c is 16 KiB << c bytes: its lowest page is a
+ * guard page, its top holds the goroutine header (gort__g), the stack grows
+ * down from just below the header.  So spawning is one free-list pop and a
+ * parked goroutine whose frames are small touches a single page.
+ *
+ * Blocks are carved from slabs (one mmap of ~16 MiB holding many blocks of
+ * one class, MAP_NORESERVE: only touched pages cost memory, plus one page
+ * on top for the slab's record, so spawning never mallocs), so a million
+ * goroutines need a few thousand mappings, far below vm.max_map_count.
+ * Guard pages are installed with MADV_GUARD_INSTALL (Linux >= 6.13), which
+ * marks pages without splitting the mapping.  On older kernels (EINVAL) we
+ * fall back to mprotect(PROT_NONE), which splits the slab's VMA twice per
+ * stack; we do that only while the guards we created stay below a quarter
+ * of vm.max_map_count, and hand out UNGUARDED stacks beyond (an overflow
+ * there corrupts the header of the block below instead of faulting).
+ *
+ * Caches, so that a spawn rarely makes a system call or takes a lock:
+ *  - each worker keeps up to CACHE_MAX freed blocks of the default class
+ *    (no lock: only the owner touches its cache);
+ *  - per class, a global "warm" list (up to WARM_MAX blocks with their pages
+ *    left as they were) and a "cold" list of blocks whose pages below the
+ *    top page were returned with MADV_DONTNEED, in batches of TRIM_BATCH
+ *    (one process_madvise each where the kernel allows it); all under the
+ *    class mutex, which is never held across a system call.
+ *
+ * Slabs are never unmapped while the runtime runs (gort__stack_fini unmaps
+ * them all); the slab list is append-only and published with release
+ * stores, so the signal handler, the dump and gdb can walk it lock-free.
+ * A block's header is FREE (0) until first use and again once freed.
+ */
+#include "sched_impl.h"
+#include "sanitizer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define NCLASS 17 /* 16 KiB .. 1 GiB */
+#define SLAB_BYTES ((size_t)16 << 20)
+#define CACHE_MAX 64
+#define WARM_MAX 256
+#define TRIM_BATCH 64
+#define HDR_BYTES ((sizeof(gort__g) + 63) & ~(size_t)63)
+
+enum guard_mode { GUARD_MADVISE, GUARD_MPROTECT };
+
+/* One mapping of `count` blocks of one class; fields fixed once published
+ * except `used`, the number of blocks handed out so far. */
+struct gort__slab {
+	char *base;
+	size_t block;               /* block size */
+	uint32_t count;
+	_Atomic uint32_t used;
+	bool guarded;               /* all guards installed at mapping time */
+	struct gort__slab *next;    /* older slab */
+};
+
+struct stack_class {
+	pthread_mutex_t lock;
+	gort__g *warm;              /* free list through g->schedlink */
+	uint32_t nwarm;
+	gort__g **cold;             /* trimmed blocks' header addresses */
+	uint32_t ncold, cold_cap;
+	gort__g *pending[TRIM_BATCH]; /* beyond warm, to be trimmed together */
+	uint32_t npending;
+	struct gort__slab *cur;     /* slab being carved */
+};
+
+/* Read by gort-gdb.py: the newest slab first. */
+GORT__HIDDEN struct gort__slab *_Atomic gort__slabs;
+
+static struct {
+	struct stack_class cls[NCLASS];
+	int default_cls;
+	_Atomic int guard_mode;
+	long mprotect_budget;       /* mprotect guards we may still create */
+	int pidfd;                  /* ours, for process_madvise; -1 if none */
+	_Atomic long mprotected;
+	_Atomic uint64_t mapped, cached_global;
+} ST = {
+	.cls = {[0 ... NCLASS - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}},
+};
+
+static inline gort__g *header_of(char *block, size_t size)
+{
+	return (gort__g *)(block + size - HDR_BYTES);
+}
+
+size_t gort__stack_class_size(int cls)
+{
+	return (size_t)16384 << cls;
+}
+
+int gort__stack_class(size_t size)
+{
+	if (size < GORT_STACK_MIN)
+		return -EINVAL;
+	for (int c = 0; c < NCLASS; c++)
+		if (gort__stack_class_size(c) >= size)
+			return c;
+	return -EINVAL;
+}
+
+void gort__stack_use_mprotect_guards(void)
+{
+	atomic_store(&ST.guard_mode, GUARD_MPROTECT);
+}
+
+int gort__stack_default_class(void)
+{
+	return ST.default_cls;
+}
+
+static long read_max_map_count(void)
+{
+	char buf[32];
+	int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 65530;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 65530;
+	buf[n] = 0;
+	long v = strtol(buf, NULL, 10);
+	return v > 0 ? v : 65530;
+}
+
+int gort__stack_init(size_t default_size)
+{
+	int c = gort__stack_class(default_size);
+	if (c < 0)
+		return c;
+	ST.default_cls = c;
+	ST.mprotect_budget = read_max_map_count() / 4;
+	ST.pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	return 0;
+}
+
+/* Installs the guard pages of a whole new slab with one process_madvise
+ * (Linux >= 6.13 lets a process apply any advice to itself that way): a
+ * third cheaper than one madvise per stack.  False if unsupported. */
+static bool guards_batch(struct gort__slab *s)
+{
+	struct iovec iov[64];
+	if (ST.pidfd < 0 || atomic_load(&ST.guard_mode) != GUARD_MADVISE)
+		return false;
+	for (uint32_t i = 0; i < s->count;) {
+		uint32_t n = 0;
+		for (; n < sizeof iov / sizeof *iov && i < s->count; n++, i++) {
+			iov[n].iov_base = s->base + (size_t)i * s->block;
+			iov[n].iov_len = GORT__PAGE;
+		}
+		if (syscall(SYS_process_madvise, ST.pidfd, iov, n, MADV_GUARD_INSTALL, 0) !=
+		    (ssize_t)(n * GORT__PAGE))
+			return false; /* carve() installs the rest one by one */
+	}
+	return true;
+}
+
+/* Makes block's lowest page a guard page (see the file comment). */
+static void guard_install(char *block)
+{
+	if (atomic_load_explicit(&ST.guard_mode, memory_order_relaxed) == GUARD_MADVISE) {
+		if (madvise(block, GORT__PAGE, MADV_GUARD_INSTALL) == 0)
+			return;
+		atomic_store(&ST.guard_mode, GUARD_MPROTECT);
+	}
+	if (atomic_fetch_add(&ST.mprotected, 1) < ST.mprotect_budget)
+		mprotect(block, GORT__PAGE, PROT_NONE);
+}
+
+/* Maps a slab; its record lives in an extra page above its blocks, so the
+ * spawn path never calls malloc (fault-injecting tests count on that). */
+static struct gort__slab *slab_map(int cls)
+{
+	size_t block = gort__stack_class_size(cls);
+	uint32_t count = block >= SLAB_BYTES ? 1 : (uint32_t)(SLAB_BYTES / block);
+	char *p = mmap(NULL, block * count + GORT__PAGE, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	struct gort__slab *s = (struct gort__slab *)(p + block * count);
+	s->base = p;
+	s->block = block;
+	s->count = count;
+	atomic_init(&s->used, 0);
+	s->guarded = guards_batch(s);
+	s->next = atomic_load(&gort__slabs);
+	atomic_store_explicit(&gort__slabs, s, memory_order_release);
+	return s;
+}
+
+/* A never-used block of class cls (class lock held), NULL if out of
+ * memory; *ret_guarded tells whether its guard page is already there. */
+static char *carve(struct stack_class *k, int cls, bool *ret_guarded)
+{
+	struct gort__slab *s = k->cur;
+	if (!s || atomic_load_explicit(&s->used, memory_order_relaxed) == s->count) {
+		s = slab_map(cls);
+		if (!s)
+			return NULL;
+		k->cur = s;
+	}
+	uint32_t i = atomic_load_explicit(&s->used, memory_order_relaxed);
+	atomic_store_explicit(&s->used, i + 1, memory_order_release);
+	atomic_fetch_add_explicit(&ST.mapped, 1, memory_order_relaxed);
+	*ret_guarded = s->guarded;
+	return s->base + (size_t)i * s->block;
+}
+
+static gort__g *list_pop(gort__g **head, uint32_t *n)
+{
+	gort__g *g = *head;
+	if (g) {
+		*head = g->schedlink;
+		(*n)--;
+	}
+	return g;
+}
+
+/* The header of a block handed out for the first time since it was
+ * carved or trimmed (its page reads as zeros). */
+static gort__g *header_init(char *block, int cls)
+{
+	gort__g *g = header_of(block, gort__stack_class_size(cls));
+	g->magic = GORT__G_MAGIC;
+	g->cls = (uint32_t)cls;
+	g->stack_lo = block + GORT__PAGE;
+	return g;
+}
+
+static char *block_of(gort__g *g, int cls)
+{
+	return (char *)g + HDR_BYTES - gort__stack_class_size(cls);
+}
+
+/* One block of class cls from the global caches or a slab. */
+static gort__g *global_get(int cls)
+{
+	struct stack_class *k = &ST.cls[cls];
+	pthread_mutex_lock(&k->lock);
+	gort__g *g = list_pop(&k->warm, &k->nwarm);
+	if (!g && k->npending)
+		g = k->pending[--k->npending];
+	if (!g && k->ncold)
+		g = header_init(block_of(k->cold[--k->ncold], cls), cls);
+	if (g) {
+		pthread_mutex_unlock(&k->lock);
+		atomic_fetch_sub_explicit(&ST.cached_global, 1, memory_order_relaxed);
+		return g;
+	}
+	bool guarded;
+	char *block = carve(k, cls, &guarded);
+	pthread_mutex_unlock(&k->lock);
+	if (!block)
+		return NULL;
+	if (!guarded)
+		guard_install(block);
+	return header_init(block, cls);
+}
+
+/* Returns every page of n blocks but their guard to the kernel, header
+ * page included: one process_madvise for the batch, else one madvise per
+ * block. */
+static void trim(gort__g **batch, uint32_t n)
+{
+	struct iovec iov[TRIM_BATCH];
+	size_t total = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		iov[i].iov_base = batch[i]->stack_lo;
+		iov[i].iov_len = (size_t)((char *)batch[i] + HDR_BYTES - batch[i]->stack_lo);
+		total += iov[i].iov_len;
+	}
+	if (ST.pidfd >= 0 &&
+	    syscall(SYS_process_madvise, ST.pidfd, iov, n, MADV_DONTNEED, 0) == (ssize_t)total)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
+}
+
+/* Room for n more cold blocks (class lock held); false if out of memory. */
+static bool cold_reserve(struct stack_class *k, uint32_t n)
+{
+	if (k->ncold + n <= k->cold_cap)
+		return true;
+	uint32_t cap = k->cold_cap ? k->cold_cap * 2 : 1024;
+	gort__g **v = realloc(k->cold, cap * sizeof *v);
+	if (!v)
+		return false;
+	k->cold = v;
+	k->cold_cap = cap;
+	return true;
+}
+
+static void warm_push(struct stack_class *k, gort__g *g)
+{
+	g->schedlink = k->warm;
+	k->warm = g;
+	k->nwarm++;
+}
+
+/* Caches a free block: warm while there are few; beyond, it waits in
+ * k->pending until TRIM_BATCH of them are trimmed together and go cold.
+ * Cold blocks are listed in the k->cold array, as their headers are gone
+ * (should the array not grow, they are re-initialised and kept warm). */
+static void global_put(gort__g *g)
+{
+	int cls = (int)g->cls;
+	struct stack_class *k = &ST.cls[cls];
+	gort__g *batch[TRIM_BATCH];
+	atomic_fetch_add_explicit(&ST.cached_global, 1, memory_order_relaxed);
+	pthread_mutex_lock(&k->lock);
+	if (k->nwarm < WARM_MAX) {
+		warm_push(k, g);
+		pthread_mutex_unlock(&k->lock);
+		return;
+	}
+	k->pending[k->npending++] = g;
+	if (k->npending < TRIM_BATCH) {
+		pthread_mutex_unlock(&k->lock);
+		return;
+	}
+	memcpy(batch, k->pending, sizeof batch);
+	k->npending = 0;
+	pthread_mutex_unlock(&k->lock);
+	trim(batch, TRIM_BATCH);
+	pthread_mutex_lock(&k->lock);
+	bool room = cold_reserve(k, TRIM_BATCH);
+	for (uint32_t i = 0; i < TRIM_BATCH; i++) {
+		if (room)
+			k->cold[k->ncold++] = batch[i];
+		else
+			warm_push(k, header_init(block_of(batch[i], cls), cls));
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+gort__g *gort__stack_get(gort__stack_cache *c, int cls)
+{
+	if (c && cls == ST.default_cls && c->head) {
+		gort__g *g = c->head;
+		c->head = g->schedlink;
+		atomic_store_explicit(&c->n, c->n - 1, memory_order_relaxed);
+		return g;
+	}
+	return global_get(cls);
+}
+
+/* ASan: unpoisons the frames a switched-out goroutine left on its stack
+ * (from its saved sp up; ASan itself unpoisoned the frames that returned). */
+static void unpoison_used(gort__g *g)
+{
+	char *lo = (char *)g->sp - 256;
+	if (lo < g->stack_lo)
+		lo = g->stack_lo;
+	gort__asan_unpoison(lo, (size_t)((char *)g - lo));
+}
+
+void gort__stack_put(gort__stack_cache *c, gort__g *g)
+{
+	atomic_store_explicit(&g->state, GORT__G_FREE, memory_order_release);
+	unpoison_used(g);
+	if (!c || g->cls != (uint32_t)ST.default_cls) {
+		global_put(g);
+		return;
+	}
+	g->schedlink = c->head;
+	c->head = g;
+	atomic_store_explicit(&c->n, c->n + 1, memory_order_relaxed);
+	if (c->n <= CACHE_MAX)
+		return;
+	while (c->n > CACHE_MAX / 2) { /* hand half to the global lists */
+		gort__g *x = c->head;
+		c->head = x->schedlink;
+		atomic_store_explicit(&c->n, c->n - 1, memory_order_relaxed);
+		global_put(x);
+	}
+}
+
+void gort__stack_foreach(void (*fn)(gort__g *g, void *arg), void *arg)
+{
+	for (struct gort__slab *s = atomic_load_explicit(&gort__slabs, memory_order_acquire); s;
+	     s = s->next) {
+		uint32_t used = atomic_load_explicit(&s->used, memory_order_acquire);
+		for (uint32_t i = 0; i < used; i++) {
+			gort__g *g = header_of(s->base + (size_t)i * s->block, s->block);
+			if (atomic_load_explicit(&g->state, memory_order_acquire) != GORT__G_FREE)
+				fn(g, arg);
+		}
+	}
+}
+
+gort__g *gort__stack_guard_owner(const void *addr)
+{
+	const char *a = addr;
+	for (struct gort__slab *s = atomic_load_explicit(&gort__slabs, memory_order_acquire); s;
+	     s = s->next) {
+		if (a < s->base || a >= s->base + s->block * s->count)
+			continue;
+		size_t i = (size_t)(a - s->base) / s->block;
+		char *block = s->base + i * s->block;
+		if (i >= atomic_load_explicit(&s->used, memory_order_acquire) || a >= block + GORT__PAGE)
+			return NULL;
+		return header_of(block, s->block);
+	}
+	return NULL;
+}
+
+void gort__stack_counts(uint64_t *ret_cached, uint64_t *ret_mapped)
+{
+	*ret_cached = atomic_load_explicit(&ST.cached_global, memory_order_relaxed);
+	*ret_mapped = atomic_load_explicit(&ST.mapped, memory_order_relaxed);
+}
+
+static void unpoison_discarded(gort__g *g, void *arg)
+{
+	(void)arg;
+	unpoison_used(g);
+}
+
+/* Unmaps every slab.  Only when no worker runs (end of gort_main). */
+void gort__stack_fini(void)
+{
+	gort__stack_foreach(unpoison_discarded, NULL);
+	struct gort__slab *s = atomic_exchange(&gort__slabs, NULL);
+	while (s) {
+		struct gort__slab *next = s->next;
+		munmap(s->base, s->block * s->count + GORT__PAGE);
+		s = next;
+	}
+	for (int c = 0; c < NCLASS; c++) {
+		struct stack_class *k = &ST.cls[c];
+		free(k->cold);
+		k->warm = NULL;
+		k->cold = NULL;
+		k->nwarm = k->ncold = k->cold_cap = k->npending = 0;
+		k->cur = NULL;
+	}
+	atomic_store(&ST.mapped, 0);
+	atomic_store(&ST.cached_global, 0);
+	atomic_store(&ST.mprotected, 0);
+	if (ST.pidfd >= 0)
+		close(ST.pidfd);
+	ST.pidfd = -1;
+}
