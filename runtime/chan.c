@@ -30,19 +30,22 @@
 _Static_assert(offsetof(gort_chan, sendq.q.head) + sizeof(void *) <= 64,
                "the hot fields of a channel must share its first cache line");
 
+/* The channel is placed at a 64-byte boundary inside a calloc'ed block
+ * (calloc rather than aligned_alloc, so that tests that wrap malloc and
+ * calloc to inject allocation failures reach it). */
 gort_chan *gort_chan_make(size_t elem_size, size_t cap)
 {
 	if (cap > UINT32_MAX || (cap && elem_size > (SIZE_MAX - sizeof(gort_chan) - 63) / cap)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	size_t size = (sizeof(gort_chan) + elem_size * cap + 63) & ~(size_t)63;
-	gort_chan *c = aligned_alloc(64, size);
-	if (!c) {
+	void *mem = calloc(1, sizeof(gort_chan) + elem_size * cap + 63);
+	if (!mem) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	memset(c, 0, size);
+	gort_chan *c = (gort_chan *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+	c->alloc = mem;
 	c->elem_size = elem_size;
 	c->cap = (uint32_t)cap;
 	c->refs = 1;
@@ -62,7 +65,7 @@ void gort_chan_unref(gort_chan *c)
 		return;
 	if (c->recvq.q.head || c->sendq.q.head)
 		gort__fatal("gort_chan_unref: last reference to a channel dropped while goroutines are blocked on it");
-	free(c);
+	free(c->alloc);
 }
 
 size_t gort_chan_len(gort_chan *c)

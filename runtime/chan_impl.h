@@ -45,6 +45,7 @@ struct gort_chan {
 	gort__chanq recvq;  /* parked receivers (FIFO) */
 	gort__chanq sendq;  /* parked senders (FIFO), their values in w->elem */
 	uint64_t refs;      /* references (atomic) */
+	void *alloc;        /* the calloc'ed block this channel was aligned in */
 	_Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
 } __attribute__((aligned(64)));
 

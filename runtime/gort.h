@@ -22,7 +22,9 @@
  *  - Thread-local storage (__thread, errno) belongs to the worker thread, and
  *    a goroutine may resume on another worker after any blocking call: do not
  *    keep the address of thread-local data across one.  errno itself is saved
- *    and restored across switches.
+ *    and restored across switches, but a compiler may keep errno's address
+ *    across a call within one function (glibc's __errno_location is
+ *    "const"): read errno before the next blocking call, not after it.
  */
 #ifndef GORT_H
 #define GORT_H

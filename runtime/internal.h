@@ -218,7 +218,14 @@ GORT__HIDDEN void gort__blocking_fini(void);
 /* Threads of the blocking pool alive now (gort_stats). */
 GORT__HIDDEN int gort__blocking_threads(void);
 
-/* Registers fd, already O_NONBLOCK (netpoll.c's own callers, proc.c). */
+/* errno of the calling thread, read afresh.  A goroutine that parked may
+ * resume on another worker, and a compiler may keep errno's address
+ * (__errno_location is const) across the park within one function: code
+ * that loops over system calls and parks reads errno through this. */
+GORT__HIDDEN int gort__errno(void);
+
+/* Registers fd with its flags as they are: one already O_NONBLOCK, or one
+ * that is only waited on, like a pidfd (netpoll.c's own callers, proc.c). */
 GORT__HIDDEN gort_fd *gort__fd_open_nonblock(int fd);
 /* Tests: the epoll data of f's current registration, and the number of
  * events seen for direction dir (0 read, 1 write). */

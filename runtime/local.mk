@@ -31,6 +31,8 @@ dist_doc_DATA += docs/patterns.md
 runtime_libgort_la_SOURCES += runtime/sched.c runtime/runq.c runtime/stack.c \
 	runtime/timerheap.c runtime/diag.c runtime/sched_impl.h runtime/sanitizer.h \
 	runtime/switch_x86_64.S runtime/switch_aarch64.S
+dist_doc_DATA += docs/runtime.md
+EXTRA_DIST += runtime/gort-gdb.py
 
 # Example programs (runtime/examples/*.c): built by `make`, not installed,
 # each run by tests/examples.sh, which picks up every runtime/examples/ex_*.

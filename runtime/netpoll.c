@@ -51,6 +51,18 @@
  * commit, arming the deadline timer: lock order rec->lock -> timer heap).
  * Waiters are woken after it is released.  T.mu (a mutex, never held by
  * wakers) guards the free list and table growth.
+ *
+ * Rejected: Go's per-descriptor deadlines (one per direction, set ahead
+ * of calls) — a deadline per call is what C callers pass, and a timer on
+ * the waiter's stack costs no allocation; a goroutine per context wait
+ * (jbenet/goprocess#19 shows the cost); a cancel hook inside context.c
+ * (it would need a lock order between contexts and descriptor records);
+ * one waiter per direction (Go's rg/wg): several acceptors on one
+ * listener, or many goroutines waiting on one descriptor, are legitimate.
+ *
+ * From sched_impl.h this file reads only S.epfd and S.running/stopping: the
+ * netpoller is the scheduler's I/O half, the epoll instance is the one its
+ * idle worker sleeps in.
  */
 #include "sched_impl.h"
 
@@ -109,6 +121,17 @@ static struct {
 } T = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static _Atomic int64_t nwaiters; /* goroutines queued on any record */
+
+#if defined(__clang__)
+#define NOIPA __attribute__((noinline))
+#else
+#define NOIPA __attribute__((noinline, noipa))
+#endif
+
+NOIPA int gort__errno(void)
+{
+	return errno;
+}
 
 /* ----------------------------------------------------------------------
  * The record table
@@ -347,7 +370,7 @@ gort_fd *gort__fd_open_nonblock(int fd)
 	                         .data.u64 = rec_data(r)};
 	gort__spin_unlock(&r->lock);
 	if (epoll_ctl(S.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int e = errno;
+		int e = gort__errno(); /* inlined into callers that park */
 		gort__spin_lock(&r->lock);
 		r->open = false;
 		r->refs = 0;
@@ -385,7 +408,9 @@ int gort_fd_fileno(const gort_fd *f)
 static int rec_finish(gort_fd *r, int fd)
 {
 	epoll_ctl(S.epfd, EPOLL_CTL_DEL, fd, NULL); /* dup'ed fds keep no registration */
-	int rc = close(fd) < 0 && errno != EINTR ? -errno : 0;
+	int rc = close(fd) < 0 ? -gort__errno() : 0;
+	if (rc == -EINTR)
+		rc = 0; /* Linux closed it anyway */
 	for (int d = 0; d < NDIR; d++)
 		gort_chan_unref(atomic_exchange(&r->dir[d].token_cache, NULL));
 	rec_free(r);
@@ -596,31 +621,31 @@ static int op_enter(gort_fd *f, gort_ctx *ctx)
  * Operations
  * ---------------------------------------------------------------------- */
 
+/* After a system call failed with err: 0 to try again (EINTR, or EAGAIN
+ * and then an event), else the negative errno to return. */
+static int on_fail(gort_fd *f, int err, uint32_t mask, const uint32_t seen[NDIR],
+                   int64_t deadline, gort_ctx *ctx)
+{
+	if (err == EINTR)
+		return 0;
+	return err == EAGAIN ? pd_wait(f, mask, seen, deadline, ctx) : -err;
+}
+
 ssize_t gort_fd_read(gort_fd *f, void *buf, size_t len, int64_t deadline, gort_ctx *ctx)
 {
 	int e = op_enter(f, ctx);
 	if (e)
 		return e;
 	ssize_t n;
-	for (;;) {
+	do {
 		uint32_t seen[NDIR];
 		seq_snapshot(f, seen);
-		n = read(f->fd, buf, len);
-		if (n >= 0)
+		if ((n = read(f->fd, buf, len)) >= 0)
 			break;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN) {
-			n = -errno;
-			break;
-		}
-		if ((e = pd_wait(f, 1u << DIR_R, seen, deadline, ctx)) < 0) {
-			n = e;
-			break;
-		}
-	}
+		e = on_fail(f, gort__errno(), 1u << DIR_R, seen, deadline, ctx);
+	} while (!e);
 	op_end(f);
-	return n;
+	return n >= 0 ? n : e;
 }
 
 ssize_t gort_fd_write(gort_fd *f, const void *buf, size_t len, int64_t deadline, gort_ctx *ctx)
@@ -633,13 +658,10 @@ ssize_t gort_fd_write(gort_fd *f, const void *buf, size_t len, int64_t deadline,
 		uint32_t seen[NDIR];
 		seq_snapshot(f, seen);
 		ssize_t n = write(f->fd, (const char *)buf + done, len - done);
-		if (n >= 0) {
+		if (n >= 0)
 			done += (size_t)n;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		e = errno == EAGAIN ? pd_wait(f, 1u << DIR_W, seen, deadline, ctx) : -errno;
+		else
+			e = on_fail(f, gort__errno(), 1u << DIR_W, seen, deadline, ctx);
 	} while (e == 0 && done < len);
 	op_end(f);
 	return done || !e ? (ssize_t)done : e;
@@ -652,24 +674,20 @@ int gort_fd_accept(gort_fd *f, gort_fd **ret_conn, struct sockaddr *addr, sockle
 	if (e)
 		return e;
 	int c;
-	for (;;) {
+	do {
 		uint32_t seen[NDIR];
 		seq_snapshot(f, seen);
-		c = accept4(f->fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c >= 0)
+		if ((c = accept4(f->fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
 			break;
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		e = errno == EAGAIN ? pd_wait(f, 1u << DIR_R, seen, deadline, ctx) : -errno;
-		if (e)
-			break;
-	}
+		int err = gort__errno();
+		e = err == ECONNABORTED ? 0 : on_fail(f, err, 1u << DIR_R, seen, deadline, ctx);
+	} while (!e);
 	op_end(f);
 	if (e)
 		return e;
 	gort_fd *conn = gort__fd_open_nonblock(c);
 	if (!conn) {
-		e = -errno;
+		e = -gort__errno();
 		close(c);
 		return e;
 	}
@@ -690,15 +708,16 @@ static int connect_wait(gort_fd *f, const uint32_t first_seen[NDIR], int64_t dea
 		int soerr = 0;
 		socklen_t sl = sizeof soerr;
 		if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-			return -errno;
+			return -gort__errno();
 		if (soerr && soerr != EINPROGRESS && soerr != EALREADY && soerr != EINTR)
 			return -soerr;
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof peer;
 		if (!soerr && getpeername(f->fd, (struct sockaddr *)&peer, &pl) == 0)
 			return 0;
-		if (!soerr && errno != ENOTCONN)
-			return -errno;
+		int err = soerr ? 0 : gort__errno();
+		if (err && err != ENOTCONN)
+			return -err;
 	}
 }
 
@@ -710,12 +729,11 @@ int gort_fd_connect(gort_fd *f, const struct sockaddr *addr, socklen_t addrlen, 
 		return e;
 	uint32_t seen[NDIR];
 	seq_snapshot(f, seen);
-	if (connect(f->fd, addr, addrlen) == 0)
-		e = 0;
-	else if (errno == EINPROGRESS || errno == EINTR)
+	int err = connect(f->fd, addr, addrlen) == 0 ? 0 : gort__errno();
+	if (err == EINPROGRESS || err == EINTR)
 		e = connect_wait(f, seen, deadline, ctx);
 	else
-		e = -errno;
+		e = -err;
 	op_end(f);
 	return e;
 }
@@ -729,10 +747,11 @@ static int ready_now(int fd, uint32_t events)
 	if (events & GORT_FD_WRITE)
 		p.events |= POLLOUT;
 	int n;
-	while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+	int err = 0;
+	while ((n = poll(&p, 1, 0)) < 0 && (err = gort__errno()) == EINTR)
 		;
 	if (n < 0)
-		return -errno;
+		return -err;
 	if (p.revents & POLLNVAL)
 		return -EBADF;
 	int got = 0;

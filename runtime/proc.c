@@ -38,6 +38,7 @@
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,7 +56,7 @@
 #define KSIG_MAX 64
 
 #if defined(__clang__) || __GNUC__ >= 8
-#define NO_SAN __attribute__((no_sanitize("address", "undefined"), noinline))
+#define NO_SAN __attribute__((no_sanitize("address", "thread", "undefined"), noinline))
 #else
 #define NO_SAN __attribute__((noinline))
 #endif
@@ -261,6 +262,29 @@ static int stdio_prepare(const gort_proc_opts *o, struct child_args *a, struct s
 	return 0;
 }
 
+typedef int (*clone_fn)(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+
+/* glibc's clone.  ThreadSanitizer intercepts clone and handles every call
+ * as a fork, resetting its state in the child — which here shares the
+ * parent's memory; so a TSan build looks up glibc's own symbol. */
+static clone_fn libc_clone(void)
+{
+#ifdef GORT_TSAN
+	static _Atomic(clone_fn) real;
+	clone_fn f = atomic_load_explicit(&real, memory_order_acquire);
+	if (!f) {
+		void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+		f = libc ? (clone_fn)dlsym(libc, "clone") : NULL;
+		if (!f)
+			gort__fatal("gort_proc: cannot find glibc's clone: %s", dlerror());
+		atomic_store_explicit(&real, f, memory_order_release);
+	}
+	return f;
+#else
+	return clone;
+#endif
+}
+
 /* Runs the clone; the pid (> 0) with *ret_pidfd, or a negative errno.  A
  * child that failed before exec is reaped here. */
 static pid_t do_clone(struct child_args *a, int *ret_pidfd)
@@ -273,8 +297,8 @@ static pid_t do_clone(struct child_args *a, int *ret_pidfd)
 	int saved = errno;
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int pidfd = -1;
-	pid_t pid = clone(child_main, stack + CHILD_STACK,
-	                  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, a, &pidfd);
+	pid_t pid = libc_clone()(child_main, stack + CHILD_STACK,
+	                         CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, a, &pidfd);
 	int e = pid < 0 ? errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = saved;
@@ -308,7 +332,7 @@ static int proc_kill_locked(gort_proc *p, int sig)
 		return -ESRCH;
 	long r = p->pgroup ? kill(-p->pid, sig)
 	                   : syscall(SYS_pidfd_send_signal, gort_fd_fileno(p->pidfd), sig, NULL, 0);
-	return r < 0 ? -errno : 0;
+	return r < 0 ? -gort__errno() : 0;
 }
 
 static void status_fill(gort_proc_status *st, const siginfo_t *si)
@@ -330,14 +354,15 @@ static bool try_reap(gort_proc *p)
 	memset(&si, 0, sizeof si);
 	gort__spin_lock(&p->lock);
 	int r = waitid(WAIT_P_PIDFD, (id_t)gort_fd_fileno(p->pidfd), &si, WEXITED | WNOHANG);
+	int err = r < 0 ? gort__errno() : 0;
 	if (r == 0 && si.si_pid != 0) {
 		status_fill(&p->status, &si);
 		p->reaped = true;
-	} else if (r < 0 && errno == ECHILD) {
+	} else if (err == ECHILD) {
 		p->status.exit_code = -1; /* SIGCHLD ignored: the kernel reaped it */
 		p->reaped = true;
-	} else if (r < 0 && errno != EINTR) {
-		gort__fatal("gort_proc: waitid(pid %d): %s", (int)p->pid, strerror(errno));
+	} else if (err && err != EINTR) {
+		gort__fatal("gort_proc: waitid(pid %d): %s", (int)p->pid, strerror(err));
 	}
 	bool done = p->reaped;
 	gort__spin_unlock(&p->lock);
@@ -372,6 +397,8 @@ static void reaper(void *arg)
 			send_signal(p, SIGKILL);
 			stage = 2;
 			deadline = GORT_DEADLINE_NONE;
+		} else if (r == -ENOMEM) {
+			gort_sleep(GORT_MILLISECOND); /* no token channel for the context wait */
 		} else {
 			gort__fatal("gort_proc: waiting for pid %d: error %d", (int)p->pid, r);
 		}

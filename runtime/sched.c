@@ -771,7 +771,7 @@ int64_t gort__go(void (*fn)(void *arg), void *arg, const gort_go_opts *opts, con
  * Statistics.
  * --------------------------------------------------------------------- */
 
-uint64_t gort__live_count(void)
+static uint64_t live_count(void)
 {
 	uint64_t created = atomic_load(&S.outside_created), exited = 0;
 	for (int i = 0; i < S.nprocs; i++) {
@@ -800,7 +800,7 @@ void gort_stats_get(gort_stats *ret)
 	gort__stack_counts(&cached, &mapped);
 	ret->stacks_cached += cached;
 	ret->stacks_mapped = mapped;
-	ret->goroutines_live = gort__live_count();
+	ret->goroutines_live = live_count();
 	ret->procs = S.nprocs;
 	ret->threads = S.nprocs + gort__blocking_threads();
 	ret->global_runq_len = atomic_load(&S.gq_len);
@@ -932,7 +932,6 @@ static int rt_start(int procs, size_t stack_size, struct root_call *rc)
 	int r;
 	atomic_store(&S.next_id, 1);
 	S.root_result = 0;
-	S.default_stack = stack_size;
 	if ((r = gort__stack_init(stack_size)) < 0 || (r = workers_alloc(procs)) < 0 ||
 	    (r = poller_open()) < 0 || (r = gort__signals_install()) < 0)
 		return r;

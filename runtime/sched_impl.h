@@ -107,7 +107,6 @@ typedef struct gort__worker {
 
 	/* Statistics, written by the owner only (relaxed atomics). */
 	_Atomic uint64_t n_switches, n_steals, n_parks, n_created, n_exited;
-	_Atomic uint64_t n_switches_seen; /* stealer's copy, see steal_work */
 } gort__worker;
 
 struct gort__sched {
@@ -129,7 +128,6 @@ struct gort__sched {
 	_Atomic int64_t next_id;
 	gort__g *root;
 	int root_result;
-	size_t default_stack;
 };
 GORT__HIDDEN extern struct gort__sched gort__S;
 
@@ -148,7 +146,6 @@ static inline void gort__fence(void)
 /* sched.c */
 GORT__HIDDEN gort__worker *gort__current_worker(void) __attribute__((noinline));
 GORT__HIDDEN void gort__wake_poller(void);
-GORT__HIDDEN uint64_t gort__live_count(void);
 
 /* runq.c */
 GORT__HIDDEN void gort__runq_put(gort__worker *w, gort__g *g);

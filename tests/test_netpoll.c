@@ -214,7 +214,11 @@ START_TEST(ten_thousand_concurrent_unix_connections_echo_with_two_workers)
 {
 	struct rlimit rl;
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	long want = gt_scaled(gt_sanitized() ? 2000 : 10000);
+#ifdef GORT_TSAN
+	long want = gt_scaled(2000); /* ThreadSanitizer stops at 8,128 fibers */
+#else
+	long want = gt_scaled(10000);
+#endif
 	E.n = (long)rl.rlim_max - 128 < want ? (long)rl.rlim_max - 128 : want;
 	if (E.n < want)
 		fprintf(stderr, "test_netpoll: RLIMIT_NOFILE allows %ld connections, not %ld\n", E.n,
@@ -293,6 +297,7 @@ END_TEST
 struct canceller {
 	gort_ctx *ctx;
 	int64_t after;
+	gort_waitgroup *wg;
 };
 
 static void cancel_later(void *arg)
@@ -300,6 +305,7 @@ static void cancel_later(void *arg)
 	struct canceller *c = arg;
 	gort_sleep(c->after);
 	gort_ctx_cancel(c->ctx);
+	gort_waitgroup_done(c->wg);
 }
 
 static void cancel_body(void *arg)
@@ -310,12 +316,15 @@ static void cancel_body(void *arg)
 	char c;
 	for (int round = 0; round < 20; round++) {
 		gort_ctx *ctx = gort_ctx_with_cancel(gort_ctx_background());
-		struct canceller k = {ctx, (round % 4) * MS};
+		gort_waitgroup wg = GORT_WAITGROUP_INIT;
+		struct canceller k = {ctx, (round % 4) * MS, &wg};
+		gort_waitgroup_add(&wg, 1);
 		gort_go(cancel_later, &k);
 		int64_t t0 = gort_now();
 		int64_t dl = round % 2 ? gort_now() + 10 * GORT_SECOND : 0;
 		ck_assert_int_eq(gort_fd_read(p[0], &c, 1, dl, ctx), -ECANCELED);
 		ck_assert_int_lt(gort_now() - t0, 500 * MS);
+		gort_waitgroup_wait(&wg); /* k and ctx outlive the canceller */
 		gort_ctx_unref(ctx);
 	}
 	/* Already cancelled: at once, even with data ready. */

@@ -421,7 +421,7 @@ static void many_body(void *arg)
 
 START_TEST(no_zombies_and_no_leaked_fds_after_ten_thousand_spawns)
 {
-	long total = gt_scaled(gt_sanitized() ? 2000 : 10000);
+	long total = gt_scaled(10000);
 	int fds = count_fds();
 	int64_t t0 = gort_now();
 	gt_run(2, many_body, &total);

@@ -282,6 +282,20 @@ END_TEST
  * Parking and waking.
  * --------------------------------------------------------------------- */
 
+/* errno through calls the compiler cannot merge across a switch: glibc
+ * declares __errno_location() const, so within one function a compiler may
+ * keep errno's address (the old worker's) across a call that migrates the
+ * goroutine (docs/runtime.md). */
+static __attribute__((noinline)) void errno_set(int e)
+{
+	errno = e;
+}
+
+static __attribute__((noinline)) int errno_get(void)
+{
+	return errno;
+}
+
 struct outside {
 	gort__g *_Atomic parked;
 	uint32_t lock;
@@ -314,9 +328,9 @@ static void outside_ready_body(void *arg)
 		pthread_t t;
 		gort_hold();
 		ck_assert_int_eq(pthread_create(&t, NULL, outside_waker, &o), 0);
-		errno = 1234;
+		errno_set(1234);
 		gort__park(publish_parked, &o, GORT__WAIT_CHAN_RECV);
-		ck_assert_int_eq(errno, 1234); /* errno survives the switch */
+		ck_assert_int_eq(errno_get(), 1234); /* errno survives the switch */
 		pthread_join(t, NULL);
 	}
 }

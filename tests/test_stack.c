@@ -226,7 +226,7 @@ START_TEST(million_goroutines_park_at_once)
 	fprintf(stderr, "million_goroutines_park_at_once: %ld goroutines, %ld bytes RSS each, "
 	        "%ld kept after they ended\n", pr.n, pr.rss_per_g, pr.rss_kept_per_g);
 	/* a burst's stacks go back to the kernel but a few hundred cached ones
-	 * (8 bytes of bookkeeping each remain) */
+	 * (8 bytes of bookkeeping each and the slab records' pages remain) */
 	ck_assert_int_lt(pr.rss_kept_per_g, san_kept_limit());
 }
 END_TEST
