@@ -461,7 +461,9 @@ GORT_API int gort_fd_close(gort_fd *f);
 GORT_API ssize_t gort_fd_read(gort_fd *f, void *buf, size_t len, int64_t deadline, gort_ctx *ctx);
 /* Writes all len bytes (looping over partial writes).  Returns len, or,
  * when an error, the deadline or ctx cut it short, the count written so
- * far if any, else the negative errno. */
+ * far if any, else the negative errno.  On a socket whose peer is gone it
+ * returns -EPIPE without raising SIGPIPE (send with MSG_NOSIGNAL); on a
+ * pipe, write(2) raises SIGPIPE: ignore it to get -EPIPE. */
 GORT_API ssize_t gort_fd_write(gort_fd *f, const void *buf, size_t len, int64_t deadline,
                                gort_ctx *ctx);
 /* accept4(2) on a listening socket; the connection comes back registered

@@ -60,6 +60,10 @@
  * one waiter per direction (Go's rg/wg): several acceptors on one
  * listener, or many goroutines waiting on one descriptor, are legitimate.
  *
+ * errno: after a failed system call it is read through gort__errno() (a
+ * call the compiler cannot fold), since these loops park and may resume on
+ * another worker, and errno's address may be kept across the park.
+ *
  * From sched_impl.h this file reads only S.epfd and S.running/stopping: the
  * netpoller is the scheduler's I/O half, the epoll instance is the one its
  * idle worker sleeps in.
@@ -108,6 +112,7 @@ struct gort_fd {
 	uint32_t index;      /* in the table; immutable */
 	int fd;
 	bool open;           /* between open and close */
+	bool sock;           /* a socket: writes use send(MSG_NOSIGNAL) */
 	uint32_t refs;       /* open handle + calls in progress */
 	io_dir dir[NDIR];
 	gort_fd *free_next;  /* free list (T.mu) */
@@ -351,7 +356,7 @@ static bool runtime_up(void)
 	return false;
 }
 
-gort_fd *gort__fd_open_nonblock(int fd)
+static gort_fd *fd_register(int fd, bool sock)
 {
 	if (!runtime_up())
 		return NULL;
@@ -366,6 +371,7 @@ gort_fd *gort__fd_open_nonblock(int fd)
 	r->fd = fd;
 	r->refs = 1;
 	r->open = true;
+	r->sock = sock;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 	                         .data.u64 = rec_data(r)};
 	gort__spin_unlock(&r->lock);
@@ -396,7 +402,12 @@ gort_fd *gort_fd_open(int fd)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
 		return NULL;
-	return gort__fd_open_nonblock(fd);
+	return fd_register(fd, S_ISSOCK(st.st_mode));
+}
+
+gort_fd *gort__fd_open_nonblock(int fd)
+{
+	return fd_register(fd, false);
 }
 
 int gort_fd_fileno(const gort_fd *f)
@@ -657,7 +668,8 @@ ssize_t gort_fd_write(gort_fd *f, const void *buf, size_t len, int64_t deadline,
 	do {
 		uint32_t seen[NDIR];
 		seq_snapshot(f, seen);
-		ssize_t n = write(f->fd, (const char *)buf + done, len - done);
+		const char *p = (const char *)buf + done;
+		ssize_t n = f->sock ? send(f->fd, p, len - done, MSG_NOSIGNAL) : write(f->fd, p, len - done);
 		if (n >= 0)
 			done += (size_t)n;
 		else
@@ -685,7 +697,7 @@ int gort_fd_accept(gort_fd *f, gort_fd **ret_conn, struct sockaddr *addr, sockle
 	op_end(f);
 	if (e)
 		return e;
-	gort_fd *conn = gort__fd_open_nonblock(c);
+	gort_fd *conn = fd_register(c, true);
 	if (!conn) {
 		e = -gort__errno();
 		close(c);

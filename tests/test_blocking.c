@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -209,6 +210,37 @@ START_TEST(many_goroutines_share_the_pool)
 }
 END_TEST
 
+/* gort_main returning while a goroutine is parked in a pool call: the
+ * call's thread later finishes without touching the discarded goroutine,
+ * and the next run's calls work. */
+static void orphan_caller(void *arg)
+{
+	(void)arg;
+	gort_blocking_call(gated, NULL);
+	ck_abort_msg("a discarded goroutine ran again");
+}
+
+static int orphan_root(void *arg)
+{
+	(void)arg;
+	gort_go(orphan_caller, NULL);
+	gort_sema_acquire(&started); /* the call runs on its pool thread now */
+	return 7;
+}
+
+START_TEST(runtime_end_orphans_calls_in_flight)
+{
+	ck_assert_int_eq(pipe(gate), 0);
+	gort_config cfg = {.procs = 2};
+	ck_assert_int_eq(gort_main(&cfg, orphan_root, NULL), 7);
+	ck_assert_int_eq(atomic_load(&active), 1);
+	ck_assert_int_eq(write(gate[1], "x", 1), 1);
+	while (atomic_load(&active)) /* the orphaned call returns on its thread */
+		sched_yield();
+	gt_run(2, results_body, NULL);
+}
+END_TEST
+
 Suite *gt_suite(void)
 {
 	Suite *s = suite_create("blocking");
@@ -220,6 +252,7 @@ Suite *gt_suite(void)
 	tcase_add_test(tc, idle_threads_exit_after_the_idle_timeout);
 	tcase_add_test(tc, configure_rejects_bad_values);
 	tcase_add_test(tc, many_goroutines_share_the_pool);
+	tcase_add_test(tc, runtime_end_orphans_calls_in_flight);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -539,6 +540,8 @@ static void wait_accept_body(void *arg)
 	ck_assert_int_eq(gort_fd_wait(s[0], GORT_FD_READ, 0, NULL), GORT_FD_READ);
 	gort_fd_close(s[1]);
 	ck_assert_int_eq(gort_fd_wait(s[0], GORT_FD_READ, 0, NULL), GORT_FD_READ); /* hang-up */
+	/* The peer is gone: -EPIPE, and no SIGPIPE (which would end the test). */
+	ck_assert_int_eq(gort_fd_write(s[0], "b", 1, 0, NULL), -EPIPE);
 	gort_fd_close(s[0]);
 
 	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -599,11 +602,40 @@ static void leftover_body(void *arg)
 	close(p[1]);
 }
 
+/* A goroutine left parked on a descriptor when the root returns. */
+static void leftover_reader(void *arg)
+{
+	char c;
+	gort_fd_read(arg, &c, 1, 0, NULL);
+	ck_abort_msg("a discarded goroutine ran again");
+}
+
+static int leftover_root(void *arg)
+{
+	(void)arg;
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	gort_fd *r = open_or_die(p[0]);
+	leftover_fd = p[1];
+	gort_go(leftover_reader, r);
+	gort_yield();
+	gort_sleep(MS); /* the reader parks meanwhile; discarded either way */
+	return 0;
+}
+
 START_TEST(runtime_end_closes_leftover_handles)
 {
 	gt_run(1, leftover_body, NULL);
 	ck_assert_int_eq(fcntl(leftover_fd, F_GETFD), -1);
 	ck_assert_int_eq(errno, EBADF);
+	/* Waiters of discarded goroutines are forgotten, records reused. */
+	signal(SIGPIPE, SIG_IGN);
+	gort_config cfg = {.procs = 2};
+	ck_assert_int_eq(gort_main(&cfg, leftover_root, NULL), 0);
+	ck_assert_int_eq(write(leftover_fd, "x", 1), -1); /* the read end is closed */
+	ck_assert_int_eq(errno, EPIPE);
+	close(leftover_fd);
+	gt_run(2, pipe_body, NULL);
 }
 END_TEST
 
