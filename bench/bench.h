@@ -22,14 +22,15 @@
 typedef struct bench_workload {
 	const char *id;    /* "W1".."W9", as in docs/benchmarks.md */
 	const char *name;  /* "spawn", ... (also accepted on the command line) */
-	const char *unit;  /* printed after the figure; lower is better */
+	const char *unit;  /* printed after the figure; lower is better, except
+	                      rates ("/s"), where higher is */
 	int precision;     /* decimals printed */
 	bool isolate;      /* each run in a fresh process (RSS figures) */
 	const char *what;  /* one line for --help */
 	int (*run)(double *ret_value);
 } bench_workload;
 
-/* The workloads (w_sched.c, w_chan.c, w_sync.c, w_patterns.c). */
+/* The workloads (w_sched.c, w_chan.c, w_sync.c, w_patterns.c, w_proc.c). */
 int bench_spawn(double *ret_value);
 int bench_memory(double *ret_value);
 int bench_pingpong(double *ret_value);
@@ -39,6 +40,7 @@ int bench_select(double *ret_value);
 int bench_mutex(double *ret_value);
 int bench_pipeline(double *ret_value);
 int bench_cancel(double *ret_value);
+int bench_proc(double *ret_value);
 
 /* Records why the running workload's result is wrong (the driver prints it
  * and the program exits 1); returns -1 for `return bench_fail(...)`. */

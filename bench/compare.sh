@@ -10,8 +10,11 @@
 #
 #   <id> <name> procs=N gort=<x> go=<y> ratio=<x/y> <unit>
 #
-# Every unit is "lower is better": a ratio below 1 means libgort is faster
-# (or smaller) than Go.  Exits 1 if either program reported a failed check.
+# The ratio is oriented so that below 1 always means libgort did better:
+# gort/go for times and sizes (lower is better), go/gort for rates ("/s",
+# higher is better).  P1 (spawning /bin/true) also gets `xargs=<rate>`:
+# `xargs -P8 -n1 /bin/true` over the same 5,000 items, median of the same
+# number of runs.  Exits 1 if either program reported a failed check.
 # Run it on a quiet machine: the figures are medians of wall-clock times.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +54,21 @@ theirs=$build/bench/gobench
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Median rate (children/s) of `xargs -P8` running /bin/true 5,000 times, when
+# P1 is among the selected workloads.
+xargs_rate() {
+	local sel=" ${names[*]:-P1} " r rates=()
+	[[ $sel == *" P1 "* || $sel == *" spawn-proc "* ]] || return 0
+	for ((r = 0; r < runs; r++)); do
+		local t0 t1
+		t0=$(date +%s%N)
+		seq 5000 | xargs -P8 -n1 /bin/true
+		t1=$(date +%s%N)
+		rates+=("$(awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", 5000 / (ns / 1e9) }')")
+	done
+	printf '%s\n' "${rates[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(uname -m), Linux $(uname -r)), $(go version | cut -d' ' -f3), --runs $runs"
 status=0
 for procs in "${procs_list[@]}"; do
@@ -58,15 +76,19 @@ for procs in "${procs_list[@]}"; do
 	"$theirs" --procs "$procs" --runs "$runs" "${names[@]}" >"$tmp/go" || status=1
 	# Lines are "<id> <name> procs=N <value> <unit>"; join on id and procs,
 	# in the order of whichever program printed the line first.
-	awk '
+	awk -v xargs="$(xargs_rate)" '
 	FILENAME == ARGV[1] { gort[$1 " " $3] = $4; order[++n] = $1 " " $3; line[$1 " " $3] = $0; next }
 	{ go[$1 " " $3] = $4; if (!(($1 " " $3) in line)) order[++n] = $1 " " $3; line[$1 " " $3] = $0 }
 	END {
 		for (i = 1; i <= n; i++) {
 			k = order[i]; split(line[k], f, " ")
 			x = (k in gort) ? gort[k] : "FAILED"; y = (k in go) ? go[k] : "FAILED"
-			r = (k in gort && k in go && y + 0 != 0) ? sprintf("%.2f", x / y) : "n/a"
-			printf "%s %s %s gort=%s go=%s ratio=%s %s\n", f[1], f[2], f[3], x, y, r, f[5]
+			rate = f[5] ~ /\/s$/
+			r = "n/a"
+			if (k in gort && k in go && x + 0 != 0 && y + 0 != 0)
+				r = sprintf("%.2f", rate ? y / x : x / y)
+			extra = (f[1] == "P1" && xargs != "") ? " xargs=" xargs : ""
+			printf "%s %s %s gort=%s go=%s ratio=%s%s %s\n", f[1], f[2], f[3], x, y, r, extra, f[5]
 		}
 	}' "$tmp/gort" "$tmp/go"
 done

@@ -47,6 +47,8 @@ static const bench_workload workloads[] = {
 	 "generator -> 4 squarers -> merge -> sum, 1,000,000 items, done channel", bench_pipeline},
 	{"W9", "cancel", "us", 0, false,
 	 "cancel a root with 100 x 100 descendant contexts; until 10,000 waiters return", bench_cancel},
+	{"P1", "spawn-proc", "children/s", 0, false,
+	 "5,000 /bin/true children, 8 in flight (higher is better)", bench_proc},
 };
 enum { NWORKLOADS = sizeof workloads / sizeof workloads[0] };
 

@@ -7,7 +7,7 @@
 
 check_PROGRAMS += bench/gort-bench
 bench_gort_bench_SOURCES = bench/gort-bench.c bench/bench.h bench/w_sched.c \
-	bench/w_chan.c bench/w_sync.c bench/w_patterns.c
+	bench/w_chan.c bench/w_sync.c bench/w_patterns.c bench/w_proc.c
 bench_gort_bench_LDADD = runtime/libgort.la
 bench_gort_bench_LDFLAGS = $(AM_LDFLAGS) -static
 EXTRA_DIST += bench/compare.sh bench/go/go.mod bench/go/gobench.go

@@ -42,6 +42,7 @@ var workloads = []workload{
 	{"W7", "mutex", "ns/op", 1, false, "8 goroutines x 1,250,000 lock/increment/unlock of one mutex", mutex},
 	{"W8", "pipeline", "ns/item", 1, false, "generator -> 4 squarers -> merge -> sum, 1,000,000 items, done channel", pipeline},
 	{"W9", "cancel", "us", 0, false, "cancel a root with 100 x 100 descendant contexts; until 10,000 waiters return", cancel},
+	{"P1", "spawn-proc", "children/s", 0, false, "5,000 /bin/true children, 8 in flight (higher is better)", spawnProc},
 }
 
 func since(t0 time.Time) float64 { return float64(time.Since(t0).Nanoseconds()) }
@@ -442,6 +443,39 @@ func cancel() (float64, error) {
 		}
 	}
 	return us, nil
+}
+
+// ---- P1 spawn-proc -----------------------------------------------------
+
+const procTotal, procInflight = 5000, 8
+
+func spawnProc() (float64, error) {
+	var next, ok int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	t0 := time.Now()
+	wg.Add(procInflight)
+	for i := 0; i < procInflight; i++ {
+		go func() {
+			defer wg.Done()
+			for atomic.AddInt64(&next, 1) <= procTotal {
+				if err := exec.Command("/bin/true").Run(); err != nil {
+					firstErr.Store(err)
+				} else {
+					atomic.AddInt64(&ok, 1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rate := procTotal / time.Since(t0).Seconds()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	if ok != procTotal {
+		return 0, fmt.Errorf("%d of %d children exited 0", ok, procTotal)
+	}
+	return rate, nil
 }
 
 // ---- driver ------------------------------------------------------------
