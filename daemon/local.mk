@@ -55,3 +55,15 @@ AM_DISTCHECK_CONFIGURE_FLAGS += \
 	--with-systemduserunitdir='$${prefix}/lib/systemd/user' \
 	--with-sysusersdir='$${prefix}/lib/sysusers.d' \
 	--with-tmpfilesdir='$${prefix}/lib/tmpfiles.d'
+
+# --- the daemon ------------------------------------------------------------
+sbin_PROGRAMS += daemon/godaemon
+daemon_godaemon_SOURCES = daemon/main.c daemon/server.c daemon/server.h \
+	daemon/sd.c daemon/sd.h daemon/log.c daemon/log.h
+daemon_godaemon_CPPFLAGS = $(AM_CPPFLAGS) -DGD_SYSCONFDIR='"$(sysconfdir)"' \
+	-DGD_LOCALSTATEDIR='"$(localstatedir)"' -DGD_DOCDIR='"$(docdir)"'
+daemon_godaemon_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS) $(INIH_CFLAGS) $(MSGPACK_CFLAGS)
+daemon_godaemon_LDADD = daemon/libgodaemon.la runtime/libgort.la $(SYSTEMD_LIBS)
+# libgort linked in statically: one self-contained binary to install.
+daemon_godaemon_LDFLAGS = $(AM_LDFLAGS) -static
+dist_man_MANS += docs/godaemon.8

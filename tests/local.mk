@@ -108,3 +108,17 @@ tests_test_proc_SOURCES = tests/test_proc.c tests/harness.c tests/harness_rt.c
 tests_test_proc_CFLAGS = $(GT_COMPILE)
 tests_test_proc_LDADD = $(GT_LIBS)
 tests_test_proc_LDFLAGS = $(GT_LINK)
+
+# godaemon itself (daemon/godaemon), started with fork/exec by the tests.
+check_PROGRAMS += tests/test_daemon
+TESTS += tests/test_daemon
+tests_test_daemon_SOURCES = tests/test_daemon.c tests/harness.c
+tests_test_daemon_CPPFLAGS = $(AM_CPPFLAGS) -DGT_DAEMON='"$(abs_top_builddir)/daemon/godaemon"'
+tests_test_daemon_CFLAGS = $(GT_DAEMON_COMPILE)
+tests_test_daemon_LDADD = $(GT_DAEMON_LIBS)
+tests_test_daemon_LDFLAGS = $(GT_LINK)
+
+# godaemon under a real systemd booted in a sandbox (tests/systemd/): needs
+# root, overlayfs and cgroup2, and fails (never skips) without them.
+TESTS += tests/systemd/e2e.sh
+EXTRA_DIST += tests/systemd/e2e.sh tests/systemd/e2e-checks.sh tests/systemd/run-in-systemd.sh
