@@ -16,22 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Check's ck_assert* record a checkpoint on every call (a write to the
- * parent process's pipe), which dominated these loops' run time; these
- * checks call into Check only when they fail. */
-#define EXPECT_MSG(cond, ...)                                                 \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			ck_abort_msg(__VA_ARGS__);                            \
-	} while (0)
-#define EXPECT(cond) EXPECT_MSG(cond, "check failed: %s", #cond)
-#define EXPECT_INT(a, op, b)                                                  \
-	do {                                                                  \
-		long long expect_a_ = (long long)(a), expect_b_ = (long long)(b); \
-		EXPECT_MSG(expect_a_ op expect_b_, "check failed: %s %s %s (%lld vs %lld)", #a, #op, \
-		           #b, expect_a_, expect_b_);                         \
-	} while (0)
-
 /* ---- helpers ---------------------------------------------------------- */
 
 static gort_chan *mk(size_t elem_size, size_t cap)
