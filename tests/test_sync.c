@@ -538,9 +538,9 @@ END_TEST
 enum { SEMA_UNITS = 3, SEMA_G = 16 };
 static struct {
 	gort_sema s;
-	gort_waitgroup wg;
+	gort_waitgroup wg, held;
 	int holders, max_holders;
-} ss = {GORT_SEMA_INIT(SEMA_UNITS), GORT_WAITGROUP_INIT, 0, 0};
+} ss = {GORT_SEMA_INIT(SEMA_UNITS), GORT_WAITGROUP_INIT, GORT_WAITGROUP_INIT, 0, 0};
 
 static void sema_user(void *arg)
 {
@@ -555,6 +555,16 @@ static void sema_user(void *arg)
 	gort_waitgroup_done(&ss.wg);
 }
 
+/* Acquires a unit and holds it until the gate channel is closed. */
+static void sema_holder(void *arg)
+{
+	gort_sema_acquire(&ss.s);
+	gort_waitgroup_done(&ss.held);
+	gort_chan_recv(arg, NULL);
+	gort_sema_release(&ss.s);
+	gort_waitgroup_done(&ss.wg);
+}
+
 static void body_sema(void *arg)
 {
 	(void)arg;
@@ -564,7 +574,19 @@ static void body_sema(void *arg)
 		spawn(sema_user, (void *)(intptr_t)n);
 	gort_waitgroup_wait(&ss.wg);
 	ck_assert_int_le(ss.max_holders, SEMA_UNITS);
-	ck_assert_int_eq(ss.max_holders, SEMA_UNITS); /* each holder yields: all units get used */
+	ck_assert_int_eq(ss.s.count, SEMA_UNITS);
+	/* Blocking acquirers hold every unit at once, and no more. */
+	gort_chan *gate = gort_chan_make(0, 0);
+	ck_assert_ptr_nonnull(gate);
+	gort_waitgroup_add(&ss.held, SEMA_UNITS);
+	gort_waitgroup_add(&ss.wg, SEMA_UNITS);
+	for (int i = 0; i < SEMA_UNITS; i++)
+		spawn(sema_holder, gate);
+	gort_waitgroup_wait(&ss.held);
+	ck_assert(!gort_sema_try_acquire(&ss.s));
+	gort_chan_close(gate);
+	gort_waitgroup_wait(&ss.wg);
+	gort_chan_unref(gate);
 	ck_assert_int_eq(ss.s.count, SEMA_UNITS);
 	for (int i = 0; i < SEMA_UNITS; i++)
 		ck_assert(gort_sema_try_acquire(&ss.s));
