@@ -71,7 +71,9 @@ typedef struct gort_go_opts {
 
 /* Spawns fn(arg) as a new goroutine.  Returns its id (> 0), or -ENOMEM,
  * -EINVAL (bad options) or -ESRCH (runtime not running).  The spawn site
- * (file:line) is recorded for dumps. */
+ * (file:line) is recorded for dumps.  Called on a goroutine, it may yield
+ * (when half a run queue of goroutines waits on its worker: backpressure
+ * for spawning loops), so it is a switch point like a blocking call. */
 #define gort_go(fn, arg) gort__go((fn), (arg), NULL, __FILE__, __LINE__)
 #define gort_go_with(fn, arg, opts) gort__go((fn), (arg), (opts), __FILE__, __LINE__)
 GORT_API int64_t gort__go(void (*fn)(void *arg), void *arg, const gort_go_opts *opts,

@@ -33,6 +33,18 @@
  *    goroutine) is taken at most RUNNEXT_CAP times in a row while the ring
  *    holds work, so two goroutines waking each other cannot starve a third.
  *  - gort_yield puts the caller at the tail of its worker's ring.
+ *  - Spawn backpressure: a goroutine whose spawn leaves SPAWN_BURST (half a
+ *    ring) or more goroutines queued on its worker yields (to the tail of
+ *    the ring, behind them).  A spawning loop thus runs in bursts of about
+ *    half a ring: the burst runs, its goroutines exit (or park) and their
+ *    stacks, still hot in cache and resident, come back to the worker's
+ *    stack cache for the next burst, instead of a million queued
+ *    goroutines each faulting in a fresh stack page and overflowing into
+ *    the global queue (Go gets the same from preempting a long spawner to
+ *    the global queue).  Goroutines that park do not stop the spawner: its
+ *    turn comes as soon as they have parked.  So gort_go on a goroutine is
+ *    a switch point; on g0 (timer callbacks) or outside threads it never
+ *    yields.
  *  - Wake-ups (Go's wakep): another worker is woken only when work it could
  *    take was queued (spawn, ring put, outside ready) and no worker is
  *    spinning; a goroutine readied into the run-next slot alone wakes nobody,
@@ -92,6 +104,7 @@
 #define GLOBAL_TICK 61
 #define SPIN_NS ((int64_t)20000)
 #define ID_BATCH 64
+#define SPAWN_BURST (GORT__RUNQ_SIZE / 2)
 
 struct gort__sched gort__S = {.epfd = -1, .evfd = -1};
 #define S gort__S
@@ -225,6 +238,8 @@ static void worker_wake(gort__worker *w, bool spinning, bool was_poller)
 /* Go's wakep: wake one idle worker, as a spinner, if nobody spins. */
 static void wakep(void)
 {
+	if (S.nprocs == 1 && tls_worker)
+		return; /* the only worker is the caller: it is awake */
 	gort__fence();
 	if (atomic_load(&S.npidle) == 0 || atomic_load(&S.nmspinning) != 0)
 		return;
@@ -360,6 +375,11 @@ static void idle_sleep(gort__worker *w)
 		w->spinning = false;
 		atomic_fetch_sub(&S.nmspinning, 1);
 	}
+	/* Lazy trim of exit bursts' stacks, only by the last worker awake:
+	 * returning pages shoots down TLB entries on every CPU running us, so
+	 * never do it while another worker is busy. */
+	if (atomic_load(&S.npidle) == S.nprocs - 1)
+		gort__stack_scavenge(work_visible);
 	gort__spin_lock(&S.lock);
 	if (atomic_load(&S.stopping) || atomic_load(&S.gq_len)) {
 		gort__spin_unlock(&S.lock);
@@ -759,11 +779,15 @@ int64_t gort__go(void (*fn)(void *arg), void *arg, const gort_go_opts *opts, con
 	if (!g)
 		return err;
 	int64_t id = g->id;
-	if (w)
-		gort__runq_put(w, g);
-	else
+	if (!w) {
 		gort__global_put_batch(g, g, 1);
+		wakep();
+		return id;
+	}
+	gort__runq_put(w, g);
 	wakep();
+	if (w->curg && gort__runq_len(w) >= SPAWN_BURST)
+		gort_yield(); /* backpressure: let the burst run and free its stacks */
 	return id;
 }
 

@@ -53,6 +53,8 @@ struct gort__g {
 	void *arg;
 	char *stack_lo;            /* lowest usable stack byte (above the guard) */
 	gort__g *schedlink;        /* global run queue / stack free list link */
+	gort__g *mag_next;         /* free: next magazine of the warm list (stack.c) */
+	uint32_t mag_n;            /* free: blocks in the magazine this one heads */
 	const char *file;          /* spawn site */
 	int line;
 	uint32_t vg_id;            /* Valgrind stack id */
@@ -60,6 +62,15 @@ struct gort__g {
 	void *asan_fake;           /* ASan fake stack of the switched-out side */
 	char name[GORT__NAME_MAX]; /* NUL-terminated, may be empty */
 };
+
+/* Stack cache bounds (stack.c): up to GORT__STACK_CACHE_MAX free blocks of
+ * the default class per worker, and per class a global warm list trimmed
+ * at once beyond GORT__STACK_WARM_MAX blocks and, by the last worker to go
+ * idle, down to GORT__STACK_WARM_IDLE.  Cached blocks keep their touched
+ * pages. */
+#define GORT__STACK_CACHE_MAX 256u
+#define GORT__STACK_WARM_MAX 16384u
+#define GORT__STACK_WARM_IDLE 256u
 
 /* Per-worker stack cache of the default size class (stack.c). */
 typedef struct gort__stack_cache {
@@ -173,6 +184,10 @@ GORT__HIDDEN void gort__stack_put(gort__stack_cache *c, gort__g *g);
 GORT__HIDDEN void gort__stack_foreach(void (*fn)(gort__g *g, void *arg), void *arg);
 GORT__HIDDEN gort__g *gort__stack_guard_owner(const void *addr);
 GORT__HIDDEN void gort__stack_counts(uint64_t *ret_cached, uint64_t *ret_mapped);
+/* The last worker awake, before it sleeps: returns warm blocks beyond
+ * GORT__STACK_WARM_IDLE to the kernel, a batch at a time, until busy()
+ * says work arrived. */
+GORT__HIDDEN void gort__stack_scavenge(bool (*busy)(void));
 
 /* timerheap.c */
 GORT__HIDDEN void gort__timers_reset(void);

@@ -17,13 +17,23 @@
  * there corrupts the header of the block below instead of faulting).
  *
  * Caches, so that a spawn rarely makes a system call or takes a lock:
- *  - each worker keeps up to CACHE_MAX freed blocks of the default class
- *    (no lock: only the owner touches its cache);
- *  - per class, a global "warm" list (up to WARM_MAX blocks with their pages
- *    left as they were) and a "cold" list of blocks whose pages below the
- *    top page were returned with MADV_DONTNEED, in batches of TRIM_BATCH
- *    (one process_madvise each where the kernel allows it); all under the
- *    class mutex, which is never held across a system call.
+ *  - each worker keeps up to GORT__STACK_CACHE_MAX freed blocks of the
+ *    default class (no lock: only the owner touches its cache); a full
+ *    cache hands its older half to the global warm list as one magazine,
+ *    an empty one takes a whole magazine back (one lock each way);
+ *  - per class, a global "warm" list of magazines (chains of free blocks
+ *    with their pages left as they were) and a "cold" array of blocks whose
+ *    pages were returned with MADV_DONTNEED, in batches of TRIM_BATCH (one
+ *    process_madvise each where the kernel allows it); all under the class
+ *    mutex, which is never held across a system call.
+ *  - Trimming policy: a burst of exits (a cancelled job) must not pay a
+ *    madvise per stack, and the next burst wants the same pages back, so
+ *    the warm list may grow to GORT__STACK_WARM_MAX blocks (~64 MiB of top
+ *    pages) before the freeing worker trims the excess at once; the rest is
+ *    trimmed lazily, by the last worker awake before it sleeps
+ *    (gort__stack_scavenge), down to GORT__STACK_WARM_IDLE blocks: memory
+ *    goes back when the runtime has nothing better to do, a batch at a
+ *    time, stopping when work arrives.
  *
  * Slabs are never unmapped while the runtime runs (gort__stack_fini unmaps
  * them all); the slab list is append-only and published with release
@@ -48,8 +58,6 @@
 
 #define NCLASS 17 /* 16 KiB .. 1 GiB */
 #define SLAB_BYTES ((size_t)16 << 20)
-#define CACHE_MAX 64
-#define WARM_MAX 256
 #define TRIM_BATCH 64
 #define HDR_BYTES ((sizeof(gort__g) + 63) & ~(size_t)63)
 
@@ -68,12 +76,11 @@ struct gort__slab {
 
 struct stack_class {
 	pthread_mutex_t lock;
-	gort__g *warm;              /* free list through g->schedlink */
-	uint32_t nwarm;
+	gort__g *mags;              /* warm magazines, through g->mag_next; each
+	                             * a chain of g->mag_n blocks (g->schedlink) */
+	_Atomic uint32_t nwarm;     /* blocks in all magazines (read unlocked) */
 	gort__g **cold;             /* trimmed blocks' header addresses */
 	uint32_t ncold, cold_cap;
-	gort__g *pending[TRIM_BATCH]; /* beyond warm, to be trimmed together */
-	uint32_t npending;
 	struct gort__slab *cur;     /* slab being carved */
 };
 
@@ -220,16 +227,6 @@ static char *carve(struct stack_class *k, int cls, bool *ret_guarded)
 	return s->base + (size_t)i * s->block;
 }
 
-static gort__g *list_pop(gort__g **head, uint32_t *n)
-{
-	gort__g *g = *head;
-	if (g) {
-		*head = g->schedlink;
-		(*n)--;
-	}
-	return g;
-}
-
 /* The header of a block handed out for the first time since it was
  * carved or trimmed (its page reads as zeros). */
 static gort__g *header_init(char *block, int cls)
@@ -246,16 +243,48 @@ static char *block_of(gort__g *g, int cls)
 	return (char *)g + HDR_BYTES - gort__stack_class_size(cls);
 }
 
+/* Pushes a magazine: the chain first..(n blocks, through schedlink) (class
+ * lock held). */
+static void mag_push(struct stack_class *k, gort__g *first, uint32_t n)
+{
+	first->mag_n = n;
+	first->mag_next = k->mags;
+	k->mags = first;
+	atomic_store_explicit(&k->nwarm, k->nwarm + n, memory_order_relaxed);
+}
+
+/* Pops the newest magazine, NULL if none; *ret_n its length (class lock
+ * held). */
+static gort__g *mag_pop(struct stack_class *k, uint32_t *ret_n)
+{
+	gort__g *g = k->mags;
+	if (!g)
+		return NULL;
+	k->mags = g->mag_next;
+	*ret_n = g->mag_n;
+	atomic_store_explicit(&k->nwarm, k->nwarm - g->mag_n, memory_order_relaxed);
+	return g;
+}
+
+/* One cached block of class cls (class lock held), NULL if none: warm
+ * first (the rest of its magazine goes back), then cold. */
+static gort__g *cached_pop(struct stack_class *k, int cls)
+{
+	uint32_t n;
+	gort__g *g = mag_pop(k, &n);
+	if (g && n > 1)
+		mag_push(k, g->schedlink, n - 1);
+	if (!g && k->ncold)
+		g = header_init(block_of(k->cold[--k->ncold], cls), cls);
+	return g;
+}
+
 /* One block of class cls from the global caches or a slab. */
 static gort__g *global_get(int cls)
 {
 	struct stack_class *k = &ST.cls[cls];
 	pthread_mutex_lock(&k->lock);
-	gort__g *g = list_pop(&k->warm, &k->nwarm);
-	if (!g && k->npending)
-		g = k->pending[--k->npending];
-	if (!g && k->ncold)
-		g = header_init(block_of(k->cold[--k->ncold], cls), cls);
+	gort__g *g = cached_pop(k, cls);
 	if (g) {
 		pthread_mutex_unlock(&k->lock);
 		atomic_fetch_sub_explicit(&ST.cached_global, 1, memory_order_relaxed);
@@ -304,58 +333,91 @@ static bool cold_reserve(struct stack_class *k, uint32_t n)
 	return true;
 }
 
-static void warm_push(struct stack_class *k, gort__g *g)
+/* Trims warm blocks of class cls, TRIM_BATCH at a time, until at most
+ * keep remain or busy() (if given) says work is waiting.  Trimmed blocks
+ * are listed in k->cold, as their headers are gone (should that array not
+ * grow, they are re-initialised and kept warm). */
+static void trim_warm(int cls, uint32_t keep, bool (*busy)(void))
 {
-	g->schedlink = k->warm;
-	k->warm = g;
-	k->nwarm++;
-}
-
-/* Caches a free block: warm while there are few; beyond, it waits in
- * k->pending until TRIM_BATCH of them are trimmed together and go cold.
- * Cold blocks are listed in the k->cold array, as their headers are gone
- * (should the array not grow, they are re-initialised and kept warm). */
-static void global_put(gort__g *g)
-{
-	int cls = (int)g->cls;
 	struct stack_class *k = &ST.cls[cls];
 	gort__g *batch[TRIM_BATCH];
-	atomic_fetch_add_explicit(&ST.cached_global, 1, memory_order_relaxed);
-	pthread_mutex_lock(&k->lock);
-	if (k->nwarm < WARM_MAX) {
-		warm_push(k, g);
+	while (atomic_load_explicit(&k->nwarm, memory_order_relaxed) > keep && !(busy && busy())) {
+		uint32_t n = 0, m;
+		pthread_mutex_lock(&k->lock);
+		gort__g *g = mag_pop(k, &m);
+		for (; g && m && n < TRIM_BATCH; m--) {
+			batch[n++] = g;
+			g = g->schedlink;
+		}
+		if (g && m)
+			mag_push(k, g, m);
 		pthread_mutex_unlock(&k->lock);
-		return;
-	}
-	k->pending[k->npending++] = g;
-	if (k->npending < TRIM_BATCH) {
+		if (!n)
+			return;
+		trim(batch, n);
+		pthread_mutex_lock(&k->lock);
+		bool room = cold_reserve(k, n);
+		for (uint32_t i = 0; i < n; i++) {
+			if (room)
+				k->cold[k->ncold++] = batch[i];
+			else
+				mag_push(k, header_init(block_of(batch[i], cls), cls), 1);
+		}
 		pthread_mutex_unlock(&k->lock);
-		return;
 	}
-	memcpy(batch, k->pending, sizeof batch);
-	k->npending = 0;
-	pthread_mutex_unlock(&k->lock);
-	trim(batch, TRIM_BATCH);
+}
+
+/* Caches a chain of n free blocks of class cls (from first, through
+ * schedlink, NULL-terminated) as one warm magazine; trims the warm list
+ * back to GORT__STACK_WARM_MAX when the chain pushed it beyond. */
+static void global_put(int cls, gort__g *first, uint32_t n)
+{
+	struct stack_class *k = &ST.cls[cls];
+	atomic_fetch_add_explicit(&ST.cached_global, n, memory_order_relaxed);
 	pthread_mutex_lock(&k->lock);
-	bool room = cold_reserve(k, TRIM_BATCH);
-	for (uint32_t i = 0; i < TRIM_BATCH; i++) {
-		if (room)
-			k->cold[k->ncold++] = batch[i];
-		else
-			warm_push(k, header_init(block_of(batch[i], cls), cls));
-	}
+	mag_push(k, first, n);
+	bool over = k->nwarm > GORT__STACK_WARM_MAX;
 	pthread_mutex_unlock(&k->lock);
+	if (over)
+		trim_warm(cls, GORT__STACK_WARM_MAX, NULL);
+}
+
+void gort__stack_scavenge(bool (*busy)(void))
+{
+	for (int c = 0; c < NCLASS; c++)
+		if (atomic_load_explicit(&ST.cls[c].nwarm, memory_order_relaxed) > GORT__STACK_WARM_IDLE)
+			trim_warm(c, GORT__STACK_WARM_IDLE, busy);
+}
+
+/* Refills an empty worker cache with one warm magazine (one lock). */
+static void cache_refill(gort__stack_cache *c, int cls)
+{
+	struct stack_class *k = &ST.cls[cls];
+	uint32_t n = 0;
+	if (!atomic_load_explicit(&k->nwarm, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&k->lock);
+	gort__g *g = mag_pop(k, &n);
+	pthread_mutex_unlock(&k->lock);
+	if (!g)
+		return;
+	atomic_fetch_sub_explicit(&ST.cached_global, n, memory_order_relaxed);
+	c->head = g;
+	atomic_store_explicit(&c->n, n, memory_order_relaxed);
 }
 
 gort__g *gort__stack_get(gort__stack_cache *c, int cls)
 {
-	if (c && cls == ST.default_cls && c->head) {
-		gort__g *g = c->head;
-		c->head = g->schedlink;
-		atomic_store_explicit(&c->n, c->n - 1, memory_order_relaxed);
-		return g;
-	}
-	return global_get(cls);
+	if (!c || cls != ST.default_cls)
+		return global_get(cls);
+	if (!c->head)
+		cache_refill(c, cls);
+	gort__g *g = c->head;
+	if (!g)
+		return global_get(cls);
+	c->head = g->schedlink;
+	atomic_store_explicit(&c->n, c->n - 1, memory_order_relaxed);
+	return g;
 }
 
 /* ASan: unpoisons the frames a switched-out goroutine left on its stack
@@ -373,20 +435,25 @@ void gort__stack_put(gort__stack_cache *c, gort__g *g)
 	atomic_store_explicit(&g->state, GORT__G_FREE, memory_order_release);
 	unpoison_used(g);
 	if (!c || g->cls != (uint32_t)ST.default_cls) {
-		global_put(g);
+		g->schedlink = NULL; /* every magazine chain ends with NULL */
+		global_put((int)g->cls, g, 1);
 		return;
 	}
 	g->schedlink = c->head;
 	c->head = g;
 	atomic_store_explicit(&c->n, c->n + 1, memory_order_relaxed);
-	if (c->n <= CACHE_MAX)
+	if (c->n <= GORT__STACK_CACHE_MAX)
 		return;
-	while (c->n > CACHE_MAX / 2) { /* hand half to the global lists */
-		gort__g *x = c->head;
-		c->head = x->schedlink;
-		atomic_store_explicit(&c->n, c->n - 1, memory_order_relaxed);
-		global_put(x);
-	}
+	/* keep the newest (hottest) half, hand the older half on as a magazine */
+	uint32_t keep = GORT__STACK_CACHE_MAX / 2;
+	gort__g *last = c->head;
+	for (uint32_t i = 1; i < keep; i++)
+		last = last->schedlink;
+	gort__g *old = last->schedlink;
+	last->schedlink = NULL;
+	uint32_t n = c->n - keep;
+	atomic_store_explicit(&c->n, keep, memory_order_relaxed);
+	global_put(ST.default_cls, old, n);
 }
 
 void gort__stack_foreach(void (*fn)(gort__g *g, void *arg), void *arg)
@@ -443,9 +510,10 @@ void gort__stack_fini(void)
 	for (int c = 0; c < NCLASS; c++) {
 		struct stack_class *k = &ST.cls[c];
 		free(k->cold);
-		k->warm = NULL;
+		k->mags = NULL;
 		k->cold = NULL;
-		k->nwarm = k->ncold = k->cold_cap = k->npending = 0;
+		atomic_store(&k->nwarm, 0);
+		k->ncold = k->cold_cap = 0;
 		k->cur = NULL;
 	}
 	atomic_store(&ST.mapped, 0);
