@@ -40,6 +40,17 @@
 GORT__HIDDEN _Noreturn void gort__fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 
+/* The CPU's spin-wait hint (pause / yield): lets a hyper-thread sibling run
+ * and saves power while busy-waiting. */
+static inline void gort__cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* ----------------------------------------------------------------------
  * Spinlock: a 32-bit word, 0 unlocked.  Spins with a pause instruction,
  * then sched_yield()s; critical sections must be a few dozen instructions

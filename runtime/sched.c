@@ -178,15 +178,6 @@ uint32_t gort__rand(void)
 	return xorshift(&tls_rand);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
 {
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
@@ -479,7 +470,7 @@ static gort__g *steal_work(gort__worker *w)
 		if (g || last || atomic_load(&S.stopping))
 			return g;
 		for (int i = 0; i < 32; i++)
-			cpu_relax();
+			gort__cpu_relax();
 	}
 }
 

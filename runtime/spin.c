@@ -22,15 +22,6 @@
 #define SPIN_PAUSE_MAX 64u
 #define BACKOFF_ROUNDS 7u /* 1 + 2 + ... + 64 = 127 pauses */
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 void gort__spin_lock_slow(uint32_t *l)
 {
 	unsigned pauses = 1;
@@ -42,7 +33,7 @@ void gort__spin_lock_slow(uint32_t *l)
 			continue;
 		}
 		for (unsigned i = 0; i < pauses; i++)
-			cpu_relax();
+			gort__cpu_relax();
 		if (pauses < SPIN_PAUSE_MAX)
 			pauses *= 2;
 	}

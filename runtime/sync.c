@@ -34,15 +34,6 @@ _Static_assert(sizeof(gort_rwmutex) == 112, "gort_rwmutex layout changed");
 _Static_assert(sizeof(gort_waitgroup) == 32, "gort_waitgroup layout changed");
 _Static_assert(sizeof(gort_cond) == 32, "gort_cond layout changed");
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
 /* Makes every waiter of a queue detached from its primitive runnable.  The
  * caller holds no lock; each waiter is read before its goroutine is made
  * runnable and never after. */
@@ -173,7 +164,7 @@ static uint32_t mutex_spin(gort_mutex *m, uint32_t old, bool *awoke)
 	                                __ATOMIC_RELAXED))
 		*awoke = true;
 	for (int i = 0; i < MUTEX_SPIN_PAUSES; i++)
-		cpu_relax();
+		gort__cpu_relax();
 	return __atomic_load_n(&m->state, __ATOMIC_RELAXED);
 }
 
