@@ -5,12 +5,14 @@
 
 noinst_LTLIBRARIES += daemon/libgodaemon.la
 daemon_libgodaemon_la_SOURCES = daemon/conf.c daemon/conf.h daemon/proto.c daemon/proto.h
+daemon_libgodaemon_la_SOURCES += daemon/pipespec.c daemon/pipespec.h
 daemon_libgodaemon_la_CFLAGS = $(AM_CFLAGS) $(INIH_CFLAGS) $(MSGPACK_CFLAGS)
 daemon_libgodaemon_la_LIBADD = $(INIH_LIBS) $(MSGPACK_LIBS)
 
 dist_sysconf_DATA = config/godaemon.conf
 dist_man_MANS += docs/godaemon.conf.5
 dist_doc_DATA += docs/protocol.md
+dist_doc_DATA += docs/pipelines.md
 
 # --- systemd units -----------------------------------------------------------
 # Generated from their .in templates at make time (not by configure), the

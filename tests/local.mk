@@ -122,3 +122,12 @@ tests_test_daemon_LDFLAGS = $(GT_LINK)
 # root, overlayfs and cgroup2, and fails (never skips) without them.
 TESTS += tests/systemd/e2e.sh
 EXTRA_DIST += tests/systemd/e2e.sh tests/systemd/e2e-checks.sh tests/systemd/run-in-systemd.sh
+
+# The job pipeline specification (daemon/pipespec.c): parser, wire form,
+# validator.  Allocations are wrapped for fault injection.
+check_PROGRAMS += tests/test_pipespec
+TESTS += tests/test_pipespec
+tests_test_pipespec_SOURCES = tests/test_pipespec.c tests/harness.c
+tests_test_pipespec_CFLAGS = $(GT_DAEMON_COMPILE)
+tests_test_pipespec_LDADD = $(GT_DAEMON_LIBS)
+tests_test_pipespec_LDFLAGS = $(GT_LINK) -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
