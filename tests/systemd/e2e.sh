@@ -60,6 +60,12 @@ for d in lib lib64 bin sbin; do
 	fi
 done
 
+# Debian's tmpfiles.d/tmp.conf empties /tmp when the sandbox boots ("D"),
+# which would remove an install prefix under /tmp (make distcheck builds in
+# the build directory, often there): create /tmp without cleaning it.
+mkdir -p "$units/rootfs/etc/tmpfiles.d"
+echo 'd /tmp 1777 root root -' >"$units/rootfs/etc/tmpfiles.d/tmp.conf"
+
 # The operator's settings: debug logging (so connection lines with their
 # CLIENT_* fields reach the journal) and a short watchdog for the stall test.
 conf=$units/rootfs$sysconfdir/godaemon.conf
