@@ -69,3 +69,11 @@ daemon_godaemon_LDADD = daemon/libgodaemon.la runtime/libgort.la $(SYSTEMD_LIBS)
 # libgort linked in statically: one self-contained binary to install.
 daemon_godaemon_LDFLAGS = $(AM_LDFLAGS) -static
 dist_man_MANS += docs/godaemon.8
+
+# The job pipeline engine (daemon/engine.c, stages*.c): runs a validated spec
+# on libgort (so it is not in the runtime-free convenience library above).
+# Only tests/test_engine builds it for now: it joins godaemon's sources with
+# the protocol's job methods (issue 7), not before, so that the daemon
+# carries no code it cannot reach.
+gd_engine_sources = daemon/engine.c daemon/engine.h daemon/engine_int.h \
+	daemon/stages.c daemon/stages_exec.c

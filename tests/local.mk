@@ -131,3 +131,12 @@ tests_test_pipespec_SOURCES = tests/test_pipespec.c tests/harness.c
 tests_test_pipespec_CFLAGS = $(GT_DAEMON_COMPILE)
 tests_test_pipespec_LDADD = $(GT_DAEMON_LIBS)
 tests_test_pipespec_LDFLAGS = $(GT_LINK) -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+
+# The job pipeline engine (daemon/engine.c, stages*.c) on a real runtime.
+check_PROGRAMS += tests/test_engine
+TESTS += tests/test_engine
+tests_test_engine_SOURCES = tests/test_engine.c tests/harness.c tests/harness_rt.c \
+	$(gd_engine_sources)
+tests_test_engine_CFLAGS = $(GT_DAEMON_COMPILE)
+tests_test_engine_LDADD = daemon/libgodaemon.la runtime/libgort.la $(CHECK_LIBS)
+tests_test_engine_LDFLAGS = $(GT_LINK)
