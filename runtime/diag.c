@@ -12,8 +12,8 @@
  * <id> (<name>)" and aborts; any other fault puts back the previous action
  * and returns, so the faulting instruction raises it again under that
  * action (the default one: a core dump).  SIGQUIT writes the dump to stderr
- * from the handler and the program continues; it is installed only if the
- * program left SIGQUIT at its default action.
+ * from the handler (on the alternate stack too) and the program continues;
+ * it is installed only if the program left SIGQUIT at its default action.
  */
 #include "sched_impl.h"
 
@@ -252,7 +252,9 @@ int gort__signals_install(void)
 		memset(&sa, 0, sizeof sa);
 		sigemptyset(&sa.sa_mask);
 		sa.sa_handler = quit_handler;
-		sa.sa_flags = SA_RESTART;
+		/* On the worker's alternate stack: a goroutine's stack may have
+		 * less room left than a signal frame plus the dump's buffer. */
+		sa.sa_flags = SA_RESTART | SA_ONSTACK;
 		quit_installed = sigaction(SIGQUIT, &sa, &old_quit) == 0;
 	}
 	return 0;

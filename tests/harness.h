@@ -48,6 +48,21 @@ int gt_sanitized(void);
  * goroutine dump: goroutine leaks are bugs. */
 void gt_run(int procs, void (*fn)(void *arg), void *arg);
 
+/* A join on the runtime's internal park/ready protocol (harness_rt.c), for
+ * scheduler tests that must not depend on the public sync module: n
+ * goroutines call gt_join_done, one goroutine waits in gt_join_wait.  The
+ * count drops under the lock, so once the waiter has seen zero no goroutine
+ * touches the join any more (it may live on the waiter's stack). */
+struct gort__g;
+struct gt_join {
+	_Atomic long left;
+	uint32_t lock;
+	struct gort__g *waiter;
+};
+void gt_join_init(struct gt_join *j, long n);
+void gt_join_done(struct gt_join *j);
+void gt_join_wait(struct gt_join *j);
+
 /* A TCase with the given per-test timeout in seconds (scaled by Check's
  * CK_TIMEOUT_MULTIPLIER and, in sanitizer builds, by 4). */
 TCase *gt_tcase(const char *name, double timeout_s);

@@ -5,7 +5,8 @@
  * workers can run the stragglers) until gort_stats' goroutines_live is back
  * to 1 (the root itself), for at most 5 s; otherwise it writes a goroutine
  * dump to stderr and the test fails.  Link this file into every test binary
- * that runs goroutines (tests/local.mk). */
+ * that runs goroutines (tests/local.mk).  Also the gt_join helpers
+ * (harness.h) on the internal park/ready protocol. */
 #include "config.h"
 #include "harness.h"
 #include "internal.h"
@@ -57,6 +58,37 @@ static void gt_nap(int64_t ns)
 	n.t.arg = &n;
 	n.t.when = mono_ns() + ns;
 	gort__park(nap_commit, &n, GORT__WAIT_SLEEP);
+}
+
+void gt_join_init(struct gt_join *j, long n)
+{
+	atomic_store(&j->left, n);
+	j->lock = 0;
+	j->waiter = NULL;
+}
+
+void gt_join_done(struct gt_join *j)
+{
+	gort__g *g = NULL;
+	gort__spin_lock(&j->lock);
+	if (atomic_fetch_sub(&j->left, 1) == 1) {
+		g = j->waiter;
+		j->waiter = NULL;
+	}
+	gort__spin_unlock(&j->lock);
+	if (g)
+		gort__ready(g);
+}
+
+void gt_join_wait(struct gt_join *j)
+{
+	gort__spin_lock(&j->lock);
+	while (atomic_load(&j->left) > 0) {
+		j->waiter = gort__self();
+		gort__park(gort__commit_unlock, &j->lock, GORT__WAIT_WAITGROUP);
+		gort__spin_lock(&j->lock);
+	}
+	gort__spin_unlock(&j->lock);
 }
 
 static int gt_root(void *arg)

@@ -40,49 +40,6 @@ static int64_t mono_ns(void)
 }
 
 /* ---------------------------------------------------------------------
- * A join: count down to zero, one goroutine waits for it.
- * --------------------------------------------------------------------- */
-
-struct join {
-	_Atomic long left;
-	uint32_t lock;
-	gort__g *waiter;
-};
-
-static void join_init(struct join *j, long n)
-{
-	atomic_store(&j->left, n);
-	j->lock = 0;
-	j->waiter = NULL;
-}
-
-/* The count drops under the lock: once the waiter sees zero, no
- * goroutine touches the join any more (it may live on the waiter's stack). */
-static void join_done(struct join *j)
-{
-	gort__g *g = NULL;
-	gort__spin_lock(&j->lock);
-	if (atomic_fetch_sub(&j->left, 1) == 1) {
-		g = j->waiter;
-		j->waiter = NULL;
-	}
-	gort__spin_unlock(&j->lock);
-	if (g)
-		gort__ready(g);
-}
-
-static void join_wait(struct join *j)
-{
-	gort__spin_lock(&j->lock);
-	while (atomic_load(&j->left) > 0) {
-		j->waiter = gort__self();
-		gort__park(gort__commit_unlock, &j->lock, GORT__WAIT_WAITGROUP);
-		gort__spin_lock(&j->lock);
-	}
-	gort__spin_unlock(&j->lock);
-}
-
-/* ---------------------------------------------------------------------
  * A gate: goroutines park until it opens.
  * --------------------------------------------------------------------- */
 
@@ -139,7 +96,7 @@ static void gate_await_parked(struct gate *gt, long n)
 
 static void count_down(void *arg)
 {
-	join_done(arg);
+	gt_join_done(arg);
 }
 
 static void spawn_join_body(void *arg)
@@ -147,14 +104,14 @@ static void spawn_join_body(void *arg)
 	(void)arg;
 	/* sanitizers' per-switch bookkeeping: fewer there */
 	long n = gt_scaled(gt_sanitized() ? 100000 : 1000000);
-	struct join j;
-	join_init(&j, n);
+	struct gt_join j;
+	gt_join_init(&j, n);
 	for (long i = 0; i < n; i++) {
 		ck_assert_int_gt(gort_go(count_down, &j), 0);
 		if (i % 256 == 255)
 			gort_yield(); /* let them run: bounds the goroutines alive */
 	}
-	join_wait(&j);
+	gt_join_wait(&j);
 	gort_stats st;
 	gort_stats_get(&st);
 	ck_assert_uint_ge(st.goroutines_created, (uint64_t)n + 1);
@@ -167,7 +124,7 @@ START_TEST(million_spawns_are_joined)
 END_TEST
 
 struct ids {
-	struct join j;
+	struct gt_join j;
 	int64_t seen[64];
 };
 
@@ -176,21 +133,21 @@ static void record_id(void *arg)
 	struct ids *ids = arg;
 	int64_t id = gort_self_id();
 	ck_assert_int_gt(id, 0);
-	join_done(&ids->j);
+	gt_join_done(&ids->j);
 }
 
 static void ids_body(void *arg)
 {
 	(void)arg;
 	struct ids ids;
-	join_init(&ids.j, 64);
+	gt_join_init(&ids.j, 64);
 	for (int i = 0; i < 64; i++) {
 		ids.seen[i] = gort_go(record_id, &ids);
 		ck_assert_int_gt(ids.seen[i], 1);
 		for (int k = 0; k < i; k++)
 			ck_assert_int_ne(ids.seen[i], ids.seen[k]);
 	}
-	join_wait(&ids.j);
+	gt_join_wait(&ids.j);
 	ck_assert_int_eq(gort_self_id(), 1);
 	ck_assert_int_eq(gort__worker_index() >= 0, 1);
 	ck_assert_ptr_nonnull(gort__self());
@@ -342,7 +299,7 @@ START_TEST(ready_from_plain_thread_wakes_goroutine)
 END_TEST
 
 struct outside_spawn {
-	struct join j;
+	struct gt_join j;
 	long n;
 };
 
@@ -359,11 +316,11 @@ static void outside_spawn_body(void *arg)
 {
 	(void)arg;
 	struct outside_spawn os = {.n = gt_scaled(20000)};
-	join_init(&os.j, os.n);
+	gt_join_init(&os.j, os.n);
 	pthread_t t;
 	gort_hold();
 	ck_assert_int_eq(pthread_create(&t, NULL, spawn_from_thread, &os), 0);
-	join_wait(&os.j);
+	gt_join_wait(&os.j);
 	pthread_join(t, NULL);
 }
 
@@ -404,7 +361,7 @@ struct storm {
 	gort__g *_Atomic slot[STORM_G];
 	_Atomic bool done;
 	long rounds;
-	struct join j;
+	struct gt_join j;
 };
 
 struct storm_g {
@@ -423,7 +380,7 @@ static void storm_parker(void *arg)
 	struct storm_g *sg = arg;
 	for (long r = 0; r < sg->s->rounds; r++)
 		gort__park(storm_commit, &sg->s->slot[sg->i], GORT__WAIT_CHAN_RECV);
-	join_done(&sg->s->j);
+	gt_join_done(&sg->s->j);
 }
 
 static void *storm_waker(void *arg)
@@ -452,7 +409,7 @@ static void storm_body(void *arg)
 	static struct storm_g gs[STORM_G];
 	memset(&s, 0, sizeof s);
 	s.rounds = gt_scaled(300);
-	join_init(&s.j, STORM_G);
+	gt_join_init(&s.j, STORM_G);
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++) {
 		gort_hold();
@@ -462,7 +419,7 @@ static void storm_body(void *arg)
 		gs[i] = (struct storm_g){&s, i};
 		ck_assert_int_gt(gort_go(storm_parker, &gs[i]), 0);
 	}
-	join_wait(&s.j);
+	gt_join_wait(&s.j);
 	atomic_store(&s.done, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
@@ -476,7 +433,7 @@ END_TEST
 
 static void exits_early(void *arg)
 {
-	join_done(arg);
+	gt_join_done(arg);
 	gort_exit();
 	ck_abort_msg("gort_exit returned");
 }
@@ -484,11 +441,11 @@ static void exits_early(void *arg)
 static void exit_body(void *arg)
 {
 	(void)arg;
-	struct join j;
-	join_init(&j, 100);
+	struct gt_join j;
+	gt_join_init(&j, 100);
 	for (int i = 0; i < 100; i++)
 		ck_assert_int_gt(gort_go(exits_early, &j), 0);
-	join_wait(&j);
+	gt_join_wait(&j);
 }
 
 static int root_exits(void *arg)
@@ -513,7 +470,7 @@ enum { YIELDERS = 50, YIELD_ROUNDS = 400 };
 struct yielders {
 	_Atomic long count[YIELDERS];
 	_Atomic long min_at_first_finish;
-	struct join j;
+	struct gt_join j;
 };
 
 struct yslot {
@@ -537,7 +494,7 @@ static void yield_loop(void *arg)
 				min = atomic_load(&y->count[i]);
 		atomic_store(&y->min_at_first_finish, min);
 	}
-	join_done(&y->j);
+	gt_join_done(&y->j);
 }
 
 static void yield_body(void *arg)
@@ -547,12 +504,12 @@ static void yield_body(void *arg)
 	static struct yslot slots[YIELDERS];
 	memset(&y, 0, sizeof y);
 	atomic_store(&y.min_at_first_finish, -1);
-	join_init(&y.j, YIELDERS);
+	gt_join_init(&y.j, YIELDERS);
 	for (int i = 0; i < YIELDERS; i++) {
 		slots[i] = (struct yslot){&y, i};
 		ck_assert_int_gt(gort_go(yield_loop, &slots[i]), 0);
 	}
-	join_wait(&y.j);
+	gt_join_wait(&y.j);
 	for (int i = 0; i < YIELDERS; i++)
 		ck_assert_int_eq(atomic_load(&y.count[i]), YIELD_ROUNDS);
 	/* One worker round-robins: when the first yielder finishes, every other
@@ -579,7 +536,7 @@ struct pingpong {
 	bool stop;
 	gort__g *parked[2];
 	long rounds;
-	struct join j;
+	struct gt_join j;
 };
 
 struct player {
@@ -614,7 +571,7 @@ static void player(void *arg)
 	gort__spin_unlock(&pp->lock);
 	if (other)
 		gort__ready(other);
-	join_done(&pp->j);
+	gt_join_done(&pp->j);
 }
 
 static void bystander(void *arg)
@@ -630,7 +587,7 @@ static void bystander(void *arg)
 	for (int i = 0; i < 2; i++)
 		if (g[i])
 			gort__ready(g[i]);
-	join_done(&pp->j);
+	gt_join_done(&pp->j);
 }
 
 static void pingpong_body(void *arg)
@@ -638,11 +595,11 @@ static void pingpong_body(void *arg)
 	(void)arg;
 	struct pingpong pp = {0};
 	struct player p0 = {&pp, 0}, p1 = {&pp, 1};
-	join_init(&pp.j, 3);
+	gt_join_init(&pp.j, 3);
 	ck_assert_int_gt(gort_go(player, &p0), 0);
 	ck_assert_int_gt(gort_go(player, &p1), 0);
 	ck_assert_int_gt(gort_go(bystander, &pp), 0);
-	join_wait(&pp.j);
+	gt_join_wait(&pp.j);
 	ck_assert_int_gt(pp.rounds, 0);
 }
 
@@ -905,7 +862,7 @@ struct tlog {
 	uint32_t lock;
 	int n;
 	int64_t when[ORDER_TIMERS];
-	struct join j;
+	struct gt_join j;
 	_Atomic long late; /* callbacks that ran before their deadline */
 };
 
@@ -918,7 +875,7 @@ static void log_fire(gort__timer *t, int64_t now)
 	gort__spin_lock(&log->lock);
 	log->when[log->n++] = t->when;
 	gort__spin_unlock(&log->lock);
-	join_done(&log->j);
+	gt_join_done(&log->j);
 }
 
 static void timer_order_body(void *arg)
@@ -927,7 +884,7 @@ static void timer_order_body(void *arg)
 	static struct tfire f[ORDER_TIMERS];
 	static struct tlog log;
 	memset(&log, 0, sizeof log);
-	join_init(&log.j, ORDER_TIMERS);
+	gt_join_init(&log.j, ORDER_TIMERS);
 	int64_t base = mono_ns() + 20000000;
 	for (int i = 0; i < ORDER_TIMERS; i++) {
 		f[i] = (struct tfire){.t = GORT__TIMER_INIT, .log = &log};
@@ -936,7 +893,7 @@ static void timer_order_body(void *arg)
 		/* a permutation of deadlines 50 us apart */
 		gort__timer_start(&f[i].t, base + (int64_t)((i * 73) % ORDER_TIMERS) * 50000);
 	}
-	join_wait(&log.j);
+	gt_join_wait(&log.j);
 	ck_assert_int_eq(log.n, ORDER_TIMERS);
 	ck_assert_int_eq(atomic_load(&log.late), 0);
 	for (int i = 1; i < ORDER_TIMERS; i++)
@@ -971,12 +928,12 @@ static void timer_stop_body(void *arg)
 	/* a later timer that does fire: both stopped ones had their chance */
 	static struct tlog log;
 	memset(&log, 0, sizeof log);
-	join_init(&log.j, 1);
+	gt_join_init(&log.j, 1);
 	struct tfire f = {.t = GORT__TIMER_INIT, .log = &log};
 	f.t.fn = log_fire;
 	f.t.arg = &f;
 	gort__timer_start(&f.t, mono_ns() + 20000000);
-	join_wait(&log.j);
+	gt_join_wait(&log.j);
 	ck_assert_int_eq(atomic_load(&fired), 0);
 	ck_assert(!gort__timer_stop(&f.t));
 	ck_assert_int_eq(f.t.heap_index, -1);
@@ -989,7 +946,7 @@ START_TEST(stopped_timer_does_not_fire)
 END_TEST
 
 struct many {
-	struct join j;
+	struct gt_join j;
 	_Atomic long early;
 };
 
@@ -1003,7 +960,7 @@ static void many_fire(gort__timer *t, int64_t now)
 	struct mtimer *mt = (struct mtimer *)t;
 	if (now < t->when)
 		atomic_fetch_add(&mt->m->early, 1);
-	join_done(&mt->m->j);
+	gt_join_done(&mt->m->j);
 }
 
 static void many_timers_body(void *arg)
@@ -1013,7 +970,7 @@ static void many_timers_body(void *arg)
 	struct mtimer *ts = calloc(N, sizeof *ts);
 	ck_assert_ptr_nonnull(ts);
 	struct many m;
-	join_init(&m.j, N);
+	gt_join_init(&m.j, N);
 	atomic_store(&m.early, 0);
 	int64_t now = mono_ns();
 	for (int i = 0; i < N; i++) {
@@ -1022,7 +979,7 @@ static void many_timers_body(void *arg)
 		ts[i].m = &m;
 		gort__timer_start(&ts[i].t, now + (int64_t)(gort__rand() % 10000) * 1000);
 	}
-	join_wait(&m.j);
+	gt_join_wait(&m.j);
 	ck_assert_int_eq(atomic_load(&m.early), 0);
 	for (int i = 0; i < N; i++)
 		ck_assert_int_eq(ts[i].t.heap_index, -1);

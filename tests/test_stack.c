@@ -30,47 +30,8 @@ static long live_limit(long n)
 }
 
 /* ---------------------------------------------------------------------
- * Helpers: a join and a gate on park/ready (as in test_sched.c).
+ * Helper: a gate on park/ready (the join is gt_join, harness.h).
  * --------------------------------------------------------------------- */
-
-struct join {
-	_Atomic long left;
-	uint32_t lock;
-	gort__g *waiter;
-};
-
-static void join_init(struct join *j, long n)
-{
-	atomic_store(&j->left, n);
-	j->lock = 0;
-	j->waiter = NULL;
-}
-
-/* The count drops under the lock: once the waiter sees zero, no
- * goroutine touches the join any more (it may live on the waiter's stack). */
-static void join_done(struct join *j)
-{
-	gort__g *g = NULL;
-	gort__spin_lock(&j->lock);
-	if (atomic_fetch_sub(&j->left, 1) == 1) {
-		g = j->waiter;
-		j->waiter = NULL;
-	}
-	gort__spin_unlock(&j->lock);
-	if (g)
-		gort__ready(g);
-}
-
-static void join_wait(struct join *j)
-{
-	gort__spin_lock(&j->lock);
-	while (atomic_load(&j->left) > 0) {
-		j->waiter = gort__self();
-		gort__park(gort__commit_unlock, &j->lock, GORT__WAIT_WAITGROUP);
-		gort__spin_lock(&j->lock);
-	}
-	gort__spin_unlock(&j->lock);
-}
 
 /* Goroutines park on the gate (like a channel receive) until it opens;
  * the last of `expect` to park wakes the waiter. */
@@ -80,7 +41,7 @@ struct gate {
 	long parked, expect;
 	gort__g *waiter;
 	gort__waitq q;
-	struct join done;
+	struct gt_join done;
 };
 
 static bool gate_commit(gort__g *g, void *arg)
@@ -100,7 +61,7 @@ static void gate_wait(struct gate *gt)
 	gort__spin_lock(&gt->lock);
 	gort__waitq_push(&gt->q, &w);
 	gort__park(gate_commit, gt, GORT__WAIT_CHAN_RECV);
-	join_done(&gt->done);
+	gt_join_done(&gt->done);
 }
 
 static bool set_waiter(gort__g *g, void *arg)
@@ -131,7 +92,7 @@ static void gate_open(struct gate *gt)
 	gort__waiter *w;
 	while ((w = gort__waitq_pop(&q)))
 		gort__ready(w->g);
-	join_wait(&gt->done);
+	gt_join_wait(&gt->done);
 }
 
 static void parker(void *arg)
@@ -202,7 +163,7 @@ static void million_parked_body(void *arg)
 {
 	struct parked_run *pr = arg;
 	struct gate gt = {.expect = pr->n};
-	join_init(&gt.done, pr->n);
+	gt_join_init(&gt.done, pr->n);
 	long rss0 = proc_rss_kib();
 	for (long i = 0; i < pr->n; i++)
 		ck_assert_int_gt(gort_go(parker, &gt), 0);
@@ -250,7 +211,7 @@ END_TEST
 
 static void noop(void *arg)
 {
-	join_done(arg);
+	gt_join_done(arg);
 }
 
 static void reuse_body(void *arg)
@@ -261,10 +222,10 @@ static void reuse_body(void *arg)
 		if (round == 1)
 			gort_stats_get(&a);
 		for (int i = 0; i < 5000; i++) {
-			struct join j;
-			join_init(&j, 1);
+			struct gt_join j;
+			gt_join_init(&j, 1);
 			ck_assert_int_gt(gort_go(noop, &j), 0);
-			join_wait(&j);
+			gt_join_wait(&j);
 		}
 	}
 	gort_stats_get(&b);
@@ -294,13 +255,13 @@ static void burst_body(void *arg)
 {
 	int procs = *(int *)arg;
 	long n = gt_scaled(100000);
-	struct join j;
-	join_init(&j, n);
+	struct gt_join j;
+	gt_join_init(&j, n);
 	gort_stats a, b;
 	gort_stats_get(&a);
 	for (long i = 0; i < n; i++)
 		ck_assert_int_gt(gort_go(noop, &j), 0);
-	join_wait(&j);
+	gt_join_wait(&j);
 	gort_stats_get(&b);
 	ck_assert_uint_le(b.stacks_mapped - a.stacks_mapped, 2u * procs * GORT__STACK_CACHE_MAX);
 }
@@ -314,7 +275,7 @@ END_TEST
 
 struct deep {
 	size_t bytes;
-	struct join j;
+	struct gt_join j;
 	bool ok;
 };
 
@@ -333,7 +294,7 @@ static void deep_user(void *arg)
 {
 	struct deep *d = arg;
 	d->ok = use_stack(d->bytes) > 0;
-	join_done(&d->j);
+	gt_join_done(&d->j);
 }
 
 static void sizes_body(void *arg)
@@ -342,10 +303,10 @@ static void sizes_body(void *arg)
 	static const size_t sizes[] = {GORT_STACK_MIN, 100 * 1024, 1024 * 1024, 8 << 20};
 	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 		struct deep d = {.bytes = sizes[i] / 2};
-		join_init(&d.j, 1);
+		gt_join_init(&d.j, 1);
 		gort_go_opts o = {.name = "deep", .stack_size = sizes[i]};
 		ck_assert_int_gt(gort_go_with(deep_user, &d, &o), 0);
-		join_wait(&d.j);
+		gt_join_wait(&d.j);
 		ck_assert(d.ok);
 	}
 }
@@ -385,9 +346,9 @@ static int overflow_root(void *arg)
 	(void)arg;
 	gort_go_opts o = {.name = "deep-recursion", .stack_size = GORT_STACK_MIN};
 	gort_go_with(overflow, NULL, &o);
-	struct join j;
-	join_init(&j, 1);
-	join_wait(&j);
+	struct gt_join j;
+	gt_join_init(&j, 1);
+	gt_join_wait(&j);
 	return 0;
 }
 
@@ -479,7 +440,7 @@ END_TEST
 struct fpu {
 	int mode;
 	bool ok;
-	struct join *j;
+	struct gt_join *j;
 };
 
 static void keep_rounding(void *arg)
@@ -493,7 +454,7 @@ static void keep_rounding(void *arg)
 			f->ok = false;
 	}
 	fesetround(FE_TONEAREST);
-	join_done(f->j);
+	gt_join_done(f->j);
 }
 
 static void fpu_body(void *arg)
@@ -501,13 +462,13 @@ static void fpu_body(void *arg)
 	(void)arg;
 	static const int modes[] = {FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
 	struct fpu f[8];
-	struct join j;
-	join_init(&j, 8);
+	struct gt_join j;
+	gt_join_init(&j, 8);
 	for (int i = 0; i < 8; i++) {
 		f[i] = (struct fpu){.mode = modes[i % 4], .j = &j};
 		ck_assert_int_gt(gort_go(keep_rounding, &f[i]), 0);
 	}
-	join_wait(&j);
+	gt_join_wait(&j);
 	for (int i = 0; i < 8; i++)
 		ck_assert_msg(f[i].ok, "goroutine %d lost its rounding mode", i);
 	ck_assert_int_eq(fegetround(), FE_TONEAREST);
@@ -521,7 +482,7 @@ END_TEST
 
 struct regs {
 	long sum;
-	struct join *j;
+	struct gt_join *j;
 };
 
 /* Keeps many values live across switches: callee-saved registers. */
@@ -536,20 +497,20 @@ static void keep_locals(void *arg)
 		x += 0.5, y += 0.25;
 	}
 	r->sum = a + b + c + d + e + f + g + (long)(x * 4) + (long)(y * 8);
-	join_done(r->j);
+	gt_join_done(r->j);
 }
 
 static void regs_body(void *arg)
 {
 	(void)arg;
 	struct regs r[16];
-	struct join j;
-	join_init(&j, 16);
+	struct gt_join j;
+	gt_join_init(&j, 16);
 	for (int i = 0; i < 16; i++) {
 		r[i] = (struct regs){.sum = i, .j = &j};
 		ck_assert_int_gt(gort_go(keep_locals, &r[i]), 0);
 	}
-	join_wait(&j);
+	gt_join_wait(&j);
 	for (long i = 0; i < 16; i++) {
 		long a = i + 1000;
 		long want = a + (i * 3 + 3000) + (i * 5 + 5000) + (i * 7 + 7000) + (i * 11 + 11000) +
