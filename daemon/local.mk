@@ -77,3 +77,6 @@ dist_man_MANS += docs/godaemon.8
 # carries no code it cannot reach.
 gd_engine_sources = daemon/engine.c daemon/engine.h daemon/engine_int.h \
 	daemon/stages.c daemon/stages_exec.c
+
+# The job table and the job methods (issue 7): the engine joins the daemon.
+daemon_godaemon_SOURCES += daemon/jobs.c daemon/jobs.h $(gd_engine_sources)

@@ -586,8 +586,7 @@ static int check_params(const char *method, const char *sig, const msgpack_objec
 	return 0;
 }
 
-/* Copies a peer-supplied name for a message, printable ASCII only. */
-static void printable(char *dst, size_t size, const char *src, size_t len)
+void gd_proto_printable(char *dst, size_t size, const char *src, size_t len)
 {
 	size_t n = len < size - 1 ? len : size - 1;
 	for (size_t i = 0; i < n; i++)
@@ -600,7 +599,8 @@ int gd_proto_check_request(const gd_message *m, gd_proto_error *err)
 	if (m->type != GD_MSG_REQUEST || !method_in_table(m->method) ||
 	    method_table[m->method].dir != GD_DIR_CALL) {
 		char name[65];
-		printable(name, sizeof name, m->method_name ? m->method_name : "", m->method_len);
+		gd_proto_printable(name, sizeof name, m->method_name ? m->method_name : "",
+		                   m->method_len);
 		return gd_proto_fail(err, GD_E_UNKNOWN_METHOD, "unknown method \"%s\"%s", name,
 		                     method_in_table(m->method) ? " (a server notification)" : "");
 	}
@@ -702,7 +702,7 @@ int gd_proto_error_from_object(const msgpack_object *o, gd_proto_error *ret)
 	    code->via.u64 > INT32_MAX || msg->type != MSGPACK_OBJECT_STR)
 		return -EPROTO;
 	ret->code = (int)code->via.u64;
-	printable(ret->message, sizeof ret->message, msg->via.str.ptr, msg->via.str.size);
+	gd_proto_printable(ret->message, sizeof ret->message, msg->via.str.ptr, msg->via.str.size);
 	return 0;
 }
 

@@ -99,6 +99,10 @@ const char *gd_proto_code_description(int code);
  * gd_proto_code_errno(code), so that `return gd_proto_fail(err, ...)` works. */
 int gd_proto_fail(gd_proto_error *ret, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Copies a peer-supplied string (len bytes, not NUL-terminated) into dst
+ * of size bytes, truncated, with every byte outside printable ASCII as '?':
+ * what a peer sends never reaches an error message or a log line raw. */
+void gd_proto_printable(char *dst, size_t size, const char *src, size_t len);
 
 /* ---- methods -----------------------------------------------------------
  * X(ID, "name", direction, params, summary).  params lists the positional
@@ -115,6 +119,13 @@ typedef enum gd_method_dir {
 	X(VERSION, "version", GD_DIR_CALL, "", "the server's name, version and protocol version") \
 	X(PING, "ping", GD_DIR_CALL, "", "answers \"pong\"") \
 	X(STATS, "stats", GD_DIR_CALL, "", "runtime statistics and daemon counters") \
+	X(SUBMIT, "submit", GD_DIR_CALL, "spec:a options:m", \
+	  "validates a pipeline spec (wire form) and queues it as a job -> its id") \
+	X(STATUS, "status", GD_DIR_CALL, "id:u", "a job's state, stage metrics and kept errors") \
+	X(LIST, "list", GD_DIR_CALL, "", "the caller's jobs (every job for root)") \
+	X(CANCEL, "cancel", GD_DIR_CALL, "id:u", "cancels a queued or running job") \
+	X(WAIT, "wait", GD_DIR_CALL, "id:u", "waits until a job is finished -> its final status") \
+	X(OUTPUT, "output", GD_DIR_CALL, "id:u", "the items a job's collect sinks kept") \
 	X(ERROR, "error", GD_DIR_NOTIFY, "error:m", \
 	  "a fatal protocol error the server reports before it closes the connection")
 

@@ -23,7 +23,10 @@
  *  - s->cfg is read and written under s->cfg_lock; a connection copies its
  *    limits once, at accept;
  *  - counters are atomics; s->live counts the accept goroutine and every
- *    connection (its reader) until they are gone.
+ *    connection (its reader) until they are gone;
+ *  - s->jobs (the job table, jobs.h, its own locking) lives as long as the
+ *    server; job methods get the connection's SO_PEERCRED identity and
+ *    context; it is stopped only once no connection (handler) is left.
  */
 #include "config.h"
 #include "server.h"
@@ -36,6 +39,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "jobs.h"
 #include "log.h"
 
 /* A response not written within this time (a client that does not read)
@@ -65,6 +69,7 @@ struct gd_server {
 	_Atomic int64_t last_limit_log; /* gort_now() of the last "too many" log */
 	_Atomic uint64_t refused_unlogged;
 	gort_waitgroup live;     /* accept goroutine + connections */
+	gd_jobs *jobs;           /* the job table (jobs.h) */
 };
 
 typedef struct gd_conn {
@@ -183,10 +188,11 @@ static int method_hello(gd_conn *c, const gd_message *m, msgpack_packer *pk, gd_
 	r = gd_proto_pack_hello_result(pk, &info);
 	if (r == 0) {
 		c->protocol = proto;
-		if (!c->hello_done)
-			log_peer(LOG_DEBUG, &c->peer, "hello from \"%.*s\", protocol %u",
-			         (int)(p[1].via.str.size > 64 ? 64 : p[1].via.str.size),
-			         p[1].via.str.ptr, proto);
+		if (!c->hello_done) {
+			char name[65];
+			gd_proto_printable(name, sizeof name, p[1].via.str.ptr, p[1].via.str.size);
+			log_peer(LOG_DEBUG, &c->peer, "hello from \"%s\", protocol %u", name, proto);
+		}
 		c->hello_done = true;
 	}
 	return r;
@@ -211,11 +217,33 @@ static int method_stats(gd_conn *c, const gd_message *m, msgpack_packer *pk, gd_
 	return gd_proto_pack_stats_result(pk, &rt, &k);
 }
 
+/* The job methods (jobs.h), called with the connection's identity. */
+#define JOB_METHOD(name)                                                             \
+	static int method_##name(gd_conn *c, const gd_message *m, msgpack_packer *pk,  \
+	                         gd_proto_error *err)                                  \
+	{                                                                              \
+		gd_caller who = {c->peer.uid, c->peer.gid, c->ctx};                    \
+		return gd_jobs_##name(c->srv->jobs, &who, m->params, pk, err);         \
+	}
+JOB_METHOD(submit)
+JOB_METHOD(status)
+JOB_METHOD(list)
+JOB_METHOD(cancel)
+JOB_METHOD(wait)
+JOB_METHOD(output)
+#undef JOB_METHOD
+
 static const method_fn methods[GD_METHOD_COUNT_] = {
 	[GD_METHOD_HELLO] = method_hello,
 	[GD_METHOD_VERSION] = method_version,
 	[GD_METHOD_PING] = method_ping,
 	[GD_METHOD_STATS] = method_stats,
+	[GD_METHOD_SUBMIT] = method_submit,
+	[GD_METHOD_STATUS] = method_status,
+	[GD_METHOD_LIST] = method_list,
+	[GD_METHOD_CANCEL] = method_cancel,
+	[GD_METHOD_WAIT] = method_wait,
+	[GD_METHOD_OUTPUT] = method_output,
 };
 
 /* Runs the request's method and writes its response. */
@@ -521,10 +549,18 @@ int gd_server_new(const gd_config *cfg, int listen_fd, gort_ctx *root, gd_server
 	s->cfg_lock = (gort_mutex)GORT_MUTEX_INIT;
 	s->live = (gort_waitgroup)GORT_WAITGROUP_INIT;
 	limits_from(cfg, &s->lim);
+	int r = gd_jobs_new(cfg, root, &s->jobs);
+	if (r < 0) {
+		gort_fd_close(s->listener);
+		free(s);
+		return r;
+	}
 	s->root = gort_ctx_ref(root);
 	gort_waitgroup_add(&s->live, 1);
 	gort_go_opts o = {.name = "godaemon-accept"};
 	if (gort_go_with(accept_main, s, &o) < 0) {
+		gd_jobs_stop(s->jobs);
+		gd_jobs_free(s->jobs);
 		gort_fd_close(s->listener);
 		gort_ctx_unref(s->root);
 		free(s);
@@ -539,6 +575,7 @@ void gd_server_set_config(gd_server *s, const gd_config *cfg)
 	gort_mutex_lock(&s->cfg_lock);
 	limits_from(cfg, &s->lim);
 	gort_mutex_unlock(&s->cfg_lock);
+	gd_jobs_set_config(s->jobs, cfg);
 }
 
 void gd_server_counters(gd_server *s, gd_counters *ret)
@@ -604,6 +641,8 @@ int gd_server_stop(gd_server *s, int64_t timeout, uint64_t *ret_left)
 	int r = wait_live(s, timeout);
 	if (ret_left)
 		*ret_left = atomic_load(&s->connections);
+	if (r == 0)
+		gd_jobs_stop(s->jobs); /* every job is cancelled with the root context */
 	return r;
 }
 
@@ -611,6 +650,7 @@ void gd_server_free(gd_server *s)
 {
 	if (!s)
 		return;
+	gd_jobs_free(s->jobs);
 	gort_ctx_unref(s->root);
 	free(s);
 }

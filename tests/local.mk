@@ -140,3 +140,7 @@ tests_test_engine_SOURCES = tests/test_engine.c tests/harness.c tests/harness_rt
 tests_test_engine_CFLAGS = $(GT_DAEMON_COMPILE)
 tests_test_engine_LDADD = daemon/libgodaemon.la runtime/libgort.la $(CHECK_LIBS)
 tests_test_engine_LDFLAGS = $(GT_LINK)
+
+# The job table and job methods against the real daemon (issue 7, step 3).
+TESTS += tests/jobs.test
+EXTRA_DIST += tests/jobs.test

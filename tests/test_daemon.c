@@ -741,6 +741,43 @@ START_TEST(unknown_method_gets_an_error_response)
 }
 END_TEST
 
+static void pack_hello_forging_name(msgpack_packer *pk)
+{
+	static const char name[] = "x\ngodaemon: crit: forged line";
+	msgpack_pack_uint32(pk, GD_PROTO_VERSION);
+	msgpack_pack_str_with_body(pk, name, sizeof name - 1);
+}
+
+/* True if some line of the daemon's log starts with prefix. */
+static bool log_has_line_starting(const dproc *d, const char *prefix)
+{
+	FILE *f = fopen(d->log, "r");
+	if (!f)
+		return false;
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f))
+		found = strncmp(line, prefix, strlen(prefix)) == 0;
+	fclose(f);
+	return found;
+}
+
+START_TEST(client_name_cannot_forge_log_lines)
+{
+	dproc d;
+	dstart(&d, "[log]\nlevel = debug\n");
+	client c;
+	cl_connect(&c, d.sock);
+	gd_message m;
+	ck_assert_int_eq(cl_response(&c, cl_request(&c, "hello", 2, pack_hello_forging_name), &m), 0);
+	gd_message_free(&m);
+	cl_close(&c);
+	dstop(&d);
+	ck_assert(log_contains(&d, "hello from \"x?godaemon: crit: forged line\""));
+	ck_assert(!log_has_line_starting(&d, "godaemon: crit: forged line"));
+}
+END_TEST
+
 static void pack_hello_str_version(msgpack_packer *pk)
 {
 	msgpack_pack_str_with_body(pk, "1", 1);
@@ -1054,6 +1091,7 @@ Suite *gt_suite(void)
 	tcase_add_test(tc, oversized_frame_is_refused_from_its_header);
 	tcase_add_test(tc, wrong_array_shapes);
 	tcase_add_test(tc, unknown_method_gets_an_error_response);
+	tcase_add_test(tc, client_name_cannot_forge_log_lines);
 	tcase_add_test(tc, wrong_parameter_types_get_invalid_params);
 	tcase_add_test(tc, requests_before_hello_get_hello_required);
 	tcase_add_test(tc, silent_client_is_closed_after_the_handshake_timeout);
