@@ -54,6 +54,15 @@
  *    and, if it was the last spinner and work remains, wakes another.
  *  - Stealers leave a victim's run-next slot alone unless the victim has not
  *    switched goroutines during the whole spin (it is stuck in one).
+ *  - Retake (Go's sysmon retake, without a thread of its own): while any
+ *    worker is busy, the idle poller sleeps at most its retake interval
+ *    (1 ms, doubling to 10 ms while it finds nothing to run), then spins
+ *    once more, stealing the run-next slot of a worker stuck in one
+ *    goroutine; and a goroutine readied into a run-next slot while workers
+ *    are idle but none polls wakes one.  So a goroutine woken by one that
+ *    goes on computing without blocking waits at most about 10 ms for
+ *    another worker, not until its waker blocks.  A runtime with every
+ *    worker idle sleeps untimed (no CPU).
  *
  * Sleep/wake protocol (no lost wake-ups): a worker going idle first stops
  * spinning, then joins the idle list under S.lock, then (full fence)
@@ -103,6 +112,8 @@
 #define RUNNEXT_CAP 3
 #define GLOBAL_TICK 61
 #define SPIN_NS ((int64_t)20000)
+#define RETAKE_MIN_NS ((int64_t)1000000)
+#define RETAKE_MAX_NS ((int64_t)10000000)
 #define ID_BATCH 64
 #define SPAWN_BURST (GORT__RUNQ_SIZE / 2)
 
@@ -342,11 +353,17 @@ static bool netpoll_nb(void)
 	       gort__netpoll_poll_nb(S.epfd, S.evfd);
 }
 
-/* The poller's sleep: until the next timer deadline or an eventfd write. */
+/* The poller's sleep: until the next timer deadline or an eventfd write,
+ * and, while another worker is busy, at most the retake interval. */
 static void poll_wait(gort__worker *w)
 {
 	for (;;) {
 		int64_t deadline = gort__timers_next();
+		if (atomic_load(&S.npidle) < S.nprocs) {
+			int64_t retake = gort__now() + w->retake_ns;
+			deadline = retake < deadline ? retake : deadline;
+			w->retake_ns = w->retake_ns * 2 < RETAKE_MAX_NS ? w->retake_ns * 2 : RETAKE_MAX_NS;
+		}
 		atomic_store(&S.poll_until, deadline);
 		gort__fence();
 		if (gort__timers_next() < deadline)
@@ -492,6 +509,7 @@ static gort__g *find_runnable(gort__worker *w)
 		if (!g && S.nprocs > 1)
 			g = steal_work(w);
 		if (g) {
+			w->retake_ns = RETAKE_MIN_NS;
 			if (w->spinning)
 				stop_spinning(w);
 			return g;
@@ -641,6 +659,12 @@ void gort__ready(gort__g *g)
 	gort__g *old = atomic_exchange(&w->runnext, g);
 	if (old) {
 		gort__runq_put(w, old);
+		wakep();
+	} else if (S.nprocs > 1 && !atomic_load_explicit(&S.poller, memory_order_relaxed) &&
+	           atomic_load_explicit(&S.npidle, memory_order_relaxed)) {
+		/* Workers are idle but none polls (the poller left with work):
+		 * wake one, to become the poller that retakes g should this
+		 * worker not get to it. */
 		wakep();
 	}
 }
@@ -888,6 +912,7 @@ static int workers_alloc(int procs)
 			return -ENOMEM;
 		memset(w, 0, sizeof *w);
 		w->index = i;
+		w->retake_ns = RETAKE_MIN_NS;
 		w->rand = (uint32_t)(gort__now() * 2654435761u) ^ (uint32_t)(i + 1) * 0x85ebca6bu;
 		S.workers[i] = w;
 	}

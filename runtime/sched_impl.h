@@ -95,6 +95,7 @@ typedef struct gort__worker {
 	void *commit_arg;
 	uint32_t tick;             /* schedule count (global queue every 61) */
 	uint32_t runnext_streak;   /* consecutive run-next picks */
+	int64_t retake_ns;         /* poller: next retake interval (sched.c) */
 	uint32_t rand;             /* xorshift state */
 	bool spinning;             /* counted in S.nmspinning */
 	int64_t id_next, id_end;   /* goroutine id batch */
@@ -129,7 +130,8 @@ struct gort__sched {
 	gort__g *gq_head, *gq_tail;
 	_Atomic uint32_t gq_len;
 	gort__worker *idle_list;
-	gort__worker *poller;      /* idle worker waiting in epoll */
+	gort__worker *_Atomic poller; /* idle worker waiting in epoll; written
+	                                 under lock, read without it by ready */
 	_Atomic int npidle;
 	_Atomic int nmspinning;
 	_Atomic int64_t poll_until; /* poller's deadline; 0 none, INT64_MAX forever */

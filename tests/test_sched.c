@@ -610,6 +610,67 @@ START_TEST(runnext_cap_lets_third_goroutine_run)
 END_TEST
 
 /* ---------------------------------------------------------------------
+ * Retake: a goroutine woken into the run-next slot of a worker whose
+ * current goroutine goes on computing is taken over by another worker.
+ * --------------------------------------------------------------------- */
+
+struct retake {
+	gort_chan *c;
+	int parking; /* the receiver is about to block */
+	int ran;     /* the receiver ran after the hand-off */
+};
+
+static void retake_receiver(void *arg)
+{
+	struct retake *r = arg;
+	__atomic_store_n(&r->parking, 1, __ATOMIC_RELEASE);
+	gort_chan_recv(r->c, NULL);
+	__atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);
+}
+
+/* The receiver parks, every idle worker falls asleep, and the send readies
+ * the receiver into this worker's run-next slot; this goroutine then
+ * computes without blocking, so only another worker can run it. */
+static void retake_body(void *arg)
+{
+	(void)arg;
+	for (int round = 0; round < 20; round++) {
+		struct retake r = {.c = gort_chan_make(0, 0)};
+		ck_assert_ptr_nonnull(r.c);
+		ck_assert_int_gt(gort_go(retake_receiver, &r), 0);
+		while (!__atomic_load_n(&r.parking, __ATOMIC_ACQUIRE))
+			gort_yield();
+		/* Not a race guard: the idle worker must have stopped spinning
+		 * (SPIN_NS, 20 us) and gone to sleep, or it would take the
+		 * receiver as a stealer and the round would prove nothing.
+		 * Even rounds wait computing, so the idle worker sleeps as the
+		 * poller and only the retake timer brings it back; odd rounds
+		 * sleep, so the poller leaves with this goroutine and the others
+		 * sleep untimed: the wake-up from gort__ready must come. */
+		if (round % 2) {
+			gort_sleep(20 * GORT_MILLISECOND);
+		} else {
+			int64_t until = mono_ns() + 20 * (int64_t)1000000;
+			while (mono_ns() < until)
+				;
+		}
+		gort_chan_send(r.c, NULL);
+		int64_t give_up = mono_ns() + 5 * (int64_t)1000000000;
+		while (!__atomic_load_n(&r.ran, __ATOMIC_ACQUIRE) && mono_ns() < give_up)
+			;
+		ck_assert_msg(__atomic_load_n(&r.ran, __ATOMIC_ACQUIRE),
+		              "round %d: a woken goroutine waited 5 s while its waker computed", round);
+		gort_chan_unref(r.c);
+	}
+}
+
+START_TEST(woken_goroutine_is_retaken_from_a_computing_waker)
+{
+	gt_run(2, retake_body, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------
  * Statistics and the dump.
  * --------------------------------------------------------------------- */
 
@@ -1142,6 +1203,7 @@ Suite *gt_suite(void)
 	tcase_add_loop_test(tc, gort_exit_ends_the_goroutine, 0, 2);
 	tcase_add_loop_test(tc, yielders_all_make_progress, 0, 2);
 	tcase_add_loop_test(tc, runnext_cap_lets_third_goroutine_run, 0, 2);
+	tcase_add_test(tc, woken_goroutine_is_retaken_from_a_computing_waker);
 	suite_add_tcase(s, tc);
 
 	tc = gt_tcase("diagnostics", 30);
