@@ -539,3 +539,8 @@ const char *gc_conn_path(const gc_conn *c)
 {
 	return c->path;
 }
+
+void gc_conn_set_timeout(gc_conn *c, int64_t timeout_ns)
+{
+	c->timeout_ns = timeout_ns;
+}

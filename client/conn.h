@@ -56,6 +56,8 @@ int gc_conn_open(const char *path, int64_t timeout_ns, const char *client, gc_co
 void gc_conn_close(gc_conn *c);
 const gc_hello *gc_conn_hello(const gc_conn *c);
 const char *gc_conn_path(const gc_conn *c);
+/* Sets the time limit of the following calls (0: none), e.g. for `wait`. */
+void gc_conn_set_timeout(gc_conn *c, int64_t timeout_ns);
 
 /* Writes the request's parameters (exactly the number announced). */
 typedef int (*gc_pack_params)(msgpack_packer *pk, void *userdata);

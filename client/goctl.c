@@ -29,6 +29,12 @@ const gc_cmd *const gc_commands[] = {
 	&gc_cmd_ping,
 	&gc_cmd_version,
 	&gc_cmd_stats,
+	&gc_cmd_submit,
+	&gc_cmd_status,
+	&gc_cmd_list,
+	&gc_cmd_cancel,
+	&gc_cmd_wait,
+	&gc_cmd_output,
 	&gc_cmd_help,
 	NULL,
 };
@@ -39,7 +45,8 @@ static const char exit_codes_help[] =
 	"  1  the daemon answered with an error, or the command failed\n"
 	"  2  usage error (bad command line)\n"
 	"  3  the daemon is unreachable: not running, permission denied on its\n"
-	"     socket, timed out, or the connection was lost\n";
+	"     socket, timed out, or the connection was lost\n"
+	"  130  wait only: the job ended cancelled (failed or timed-out: 1)\n";
 
 const gc_cmd *gc_cmd_find(const char *name)
 {

@@ -62,6 +62,12 @@ extern const gc_cmd gc_cmd_help;
 extern const gc_cmd gc_cmd_ping;
 extern const gc_cmd gc_cmd_stats;
 extern const gc_cmd gc_cmd_version;
+extern const gc_cmd gc_cmd_submit;
+extern const gc_cmd gc_cmd_status;
+extern const gc_cmd gc_cmd_list;
+extern const gc_cmd gc_cmd_cancel;
+extern const gc_cmd gc_cmd_wait;
+extern const gc_cmd gc_cmd_output;
 
 /* Every command, in the order goctl --help lists them; NULL-terminated. */
 extern const gc_cmd *const gc_commands[];

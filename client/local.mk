@@ -8,7 +8,8 @@
 bin_PROGRAMS += client/goctl
 client_goctl_SOURCES = client/goctl.c client/goctl.h client/conn.c client/conn.h \
 	client/out.c client/out.h client/cmd_help.c client/cmd_ping.c client/cmd_stats.c \
-	client/cmd_version.c
+	client/cmd_version.c client/job.c client/job.h client/cmd_submit.c client/cmd_status.c \
+	client/cmd_list.c client/cmd_cancel.c client/cmd_wait.c client/cmd_output.c
 client_goctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 client_goctl_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
 client_goctl_LDADD = daemon/libgodaemon.la
@@ -41,3 +42,8 @@ tests_test_goctl_out_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(MSGPACK_CFLAGS) \
 	-I$(top_srcdir)/tests -I$(top_srcdir)/client
 tests_test_goctl_out_LDADD = $(MSGPACK_LIBS) $(CHECK_LIBS) -lm
 tests_test_goctl_out_LDFLAGS = $(GT_LINK)
+
+# goctl's job commands (submit, status, list, cancel, wait, output) against
+# the real daemon.
+TESTS += tests/goctl-jobs.test
+EXTRA_DIST += tests/goctl-jobs.test

@@ -1,0 +1,149 @@
+/* job.c — helpers of goctl's job commands (job.h): the id argument, one-id
+ * calls, map lookups, and the status map for people.  Result maps are read
+ * defensively: a missing key or one of another type reads as 0 or "", so
+ * a daemon adding keys, or dropping optional ones, never crashes goctl.
+ */
+#include "config.h"
+
+#include "job.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+int gc_job_id_arg(const gc_cmd *cmd, const char *s, uint64_t *id)
+{
+	if (gc_parse_uint(s, 1, UINT64_MAX, id) < 0)
+		return gc_usage_error(cmd, "invalid job id '%s' (a positive integer)", s);
+	return 0;
+}
+
+static int pack_id(msgpack_packer *pk, void *userdata)
+{
+	return msgpack_pack_uint64(pk, *(const uint64_t *)userdata) ? -ENOMEM : 0;
+}
+
+int gc_call_id(gc_conn *c, const char *method, uint64_t id, gd_message *ret)
+{
+	gc_error err;
+	if (gc_conn_call(c, method, 1, pack_id, &id, ret, &err) < 0) {
+		gc_errorf("%s", err.text);
+		return err.exit_code;
+	}
+	return 0;
+}
+
+const msgpack_object *gc_map_get(const msgpack_object *o, const char *key)
+{
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	size_t len = strlen(key);
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object *k = &o->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
+		    memcmp(k->via.str.ptr, key, len) == 0)
+			return &o->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+uint64_t gc_map_u64(const msgpack_object *o, const char *key)
+{
+	const msgpack_object *v = gc_map_get(o, key);
+	return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
+}
+
+const char *gc_map_str(const msgpack_object *o, const char *key, char *buf, size_t size)
+{
+	const msgpack_object *v = gc_map_get(o, key);
+	size_t n = 0;
+	if (v && v->type == MSGPACK_OBJECT_STR) {
+		n = v->via.str.size < size - 1 ? v->via.str.size : size - 1;
+		memcpy(buf, v->via.str.ptr, n);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* One row per stage: path, kind, items in/out, errors, input queue. */
+static void print_stages(const msgpack_object *stages)
+{
+	if (!stages || stages->type != MSGPACK_OBJECT_ARRAY || stages->via.array.size == 0)
+		return;
+	printf("\n%-8s %-8s %12s %12s %8s %10s %9s %8s\n", "STAGE", "KIND", "IN", "OUT", "ERRORS",
+	       "QUEUE", "QUEUE-MAX", "WORKERS");
+	for (uint32_t i = 0; i < stages->via.array.size; i++) {
+		const msgpack_object *s = &stages->via.array.ptr[i];
+		char path[32], kind[32], queue[48];
+		snprintf(queue, sizeof queue, "%" PRIu64 "/%" PRIu64, gc_map_u64(s, "queue_len"),
+		         gc_map_u64(s, "queue_cap"));
+		printf("%-8s %-8s %12" PRIu64 " %12" PRIu64 " %8" PRIu64 " %10s %9" PRIu64
+		       " %8" PRIu64 "\n",
+		       gc_map_str(s, "path", path, sizeof path), gc_map_str(s, "stage", kind, sizeof kind),
+		       gc_map_u64(s, "items_in"), gc_map_u64(s, "items_out"), gc_map_u64(s, "errors"),
+		       queue, gc_map_u64(s, "queue_max"), gc_map_u64(s, "workers"));
+	}
+}
+
+/* An item (any bytes) quoted for a terminal: printable ASCII as it is,
+ * quotes and backslashes escaped, every other byte as \xNN. */
+static void print_quoted(const msgpack_object *o)
+{
+	const char *p = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.ptr : o->via.str.ptr;
+	uint32_t n = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : o->via.str.size;
+	putchar('"');
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch >= 0x20 && ch < 0x7f)
+			putchar(ch);
+		else
+			printf("\\x%02x", ch);
+	}
+	putchar('"');
+}
+
+/* The kept errors: stage, message, and the item that caused each. */
+static void print_errors(const msgpack_object *errors)
+{
+	if (!errors || errors->type != MSGPACK_OBJECT_ARRAY || errors->via.array.size == 0)
+		return;
+	printf("\nfirst errors:\n");
+	for (uint32_t i = 0; i < errors->via.array.size; i++) {
+		const msgpack_object *e = &errors->via.array.ptr[i];
+		const msgpack_object *item = gc_map_get(e, "item");
+		char stage[32], msg[512];
+		printf("  stage %s: %s", gc_map_str(e, "stage", stage, sizeof stage),
+		       gc_map_str(e, "message", msg, sizeof msg));
+		if (item && (item->type == MSGPACK_OBJECT_BIN || item->type == MSGPACK_OBJECT_STR)) {
+			fputs(" (item ", stdout);
+			print_quoted(item);
+			putchar(')');
+		}
+		putchar('\n');
+	}
+}
+
+int gc_print_status(const gc_ctx *ctx, const msgpack_object *st)
+{
+	if (st->type != MSGPACK_OBJECT_MAP) {
+		gc_errorf("godaemon's job status is not a map");
+		return GC_EXIT_FAILURE;
+	}
+	if (ctx->json) {
+		gc_json_write(stdout, st);
+		putchar('\n');
+		return 0;
+	}
+	char state[32], why[512];
+	printf("job %" PRIu64 ": %s (uid %" PRIu64 ")\n", gc_map_u64(st, "id"),
+	       gc_map_str(st, "state", state, sizeof state), gc_map_u64(st, "uid"));
+	if (gc_map_str(st, "start_error", why, sizeof why)[0])
+		printf("start error: %s\n", why);
+	printf("counted %" PRIu64 ", collected %" PRIu64 ", errors %" PRIu64 "\n",
+	       gc_map_u64(st, "count"), gc_map_u64(st, "collected"), gc_map_u64(st, "errors_total"));
+	print_stages(gc_map_get(st, "stages"));
+	print_errors(gc_map_get(st, "errors"));
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* job.h — what goctl's job commands (submit, status, list, cancel, wait,
+ * output) share: the job id argument, calls that take one id, reading keys
+ * of a result map, and the status map printed for people or as JSON
+ * (docs/protocol.md, section "Jobs", is the contract).  No global state.
+ */
+#ifndef GC_JOB_H
+#define GC_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "goctl.h"
+
+/* goctl wait's exit code for a job that ended cancelled (like a shell's
+ * status for SIGINT); succeeded is 0, failed and timed-out GC_EXIT_FAILURE. */
+enum { GC_EXIT_CANCELLED = 130 };
+
+/* Parses a job id argument (1 to UINT64_MAX): 0, or prints a usage error
+ * for cmd and returns GC_EXIT_USAGE. */
+int gc_job_id_arg(const gc_cmd *cmd, const char *s, uint64_t *id);
+
+/* Calls method with params [id]: 0 and *ret (free with gd_message_free),
+ * or prints the error and returns the exit code. */
+int gc_call_id(gc_conn *c, const char *method, uint64_t id, gd_message *ret);
+
+/* The value of key in map o, or NULL (also when o is not a map). */
+const msgpack_object *gc_map_get(const msgpack_object *o, const char *key);
+/* The uint under key, or 0 when absent or of another type. */
+uint64_t gc_map_u64(const msgpack_object *o, const char *key);
+/* The str under key copied into buf (truncated, NUL-terminated), or ""
+ * when absent or of another type; returns buf. */
+const char *gc_map_str(const msgpack_object *o, const char *key, char *buf, size_t size);
+
+/* Prints a status map (the result of status and wait): with ctx->json as
+ * it came, else a summary, a table of stages and the kept errors.
+ * 0, or prints the error and returns GC_EXIT_FAILURE. */
+int gc_print_status(const gc_ctx *ctx, const msgpack_object *st);
+
+#endif
