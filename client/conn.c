@@ -307,8 +307,10 @@ static int report_daemon_error(gc_conn *c, const msgpack_object *o, bool fatal, 
 	                              name ? name : "INTERNAL"));
 }
 
-/* Waits for the response to msgid; other messages are dropped. */
-static int conn_await(gc_conn *c, uint32_t msgid, gd_message *ret, gc_error *err)
+/* Waits for the response to msgid; notifications other than "error" go to
+ * notify (if not NULL), other messages are dropped. */
+static int conn_await(gc_conn *c, uint32_t msgid, gc_notify_fn notify, void *arg,
+                      gd_message *ret, gc_error *err)
 {
 	for (;;) {
 		gd_message m = { 0 };
@@ -318,6 +320,13 @@ static int conn_await(gc_conn *c, uint32_t msgid, gd_message *ret, gc_error *err
 		if (m.type == GD_MSG_RESPONSE && m.msgid == msgid) {
 			*ret = m;
 			return 0;
+		}
+		if (notify && m.type == GD_MSG_NOTIFICATION && m.method != GD_METHOD_ERROR) {
+			r = notify(arg, &m, err);
+			gd_message_free(&m);
+			if (r < 0)
+				return conn_broken(c, r);
+			continue;
 		}
 		if (m.type == GD_MSG_NOTIFICATION && m.method == GD_METHOD_ERROR) {
 			/* params is an array (the decoder checked); [] is no error object */
@@ -357,6 +366,18 @@ static int msgbuf_write(void *data, const char *buf, size_t len)
 int gc_conn_call(gc_conn *c, const char *method, uint32_t nparams, gc_pack_params pack,
                  void *userdata, gd_message *ret, gc_error *err)
 {
+	return gc_conn_call_notify(c, method, nparams, pack, userdata, NULL, NULL, ret, err);
+}
+
+int gc_conn_fd(const gc_conn *c)
+{
+	return c->fd;
+}
+
+int gc_conn_call_notify(gc_conn *c, const char *method, uint32_t nparams, gc_pack_params pack,
+                        void *userdata, gc_notify_fn notify, void *notify_arg,
+                        gd_message *ret, gc_error *err)
+{
 	err->code = 0;
 	if (c->broken)
 		return gc_fail(err, -ENOTCONN, GC_EXIT_FAILURE, "the connection to %s is closed",
@@ -381,7 +402,7 @@ int gc_conn_call(gc_conn *c, const char *method, uint32_t nparams, gc_pack_param
 	if (r < 0)
 		return r;
 	gd_message m = { 0 };
-	r = conn_await(c, msgid, &m, err);
+	r = conn_await(c, msgid, notify, notify_arg, &m, err);
 	if (r < 0)
 		return r;
 	if (m.error->type != MSGPACK_OBJECT_NIL) {

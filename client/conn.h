@@ -76,6 +76,18 @@ typedef int (*gc_pack_params)(msgpack_packer *pk, void *userdata);
 int gc_conn_call(gc_conn *c, const char *method, uint32_t nparams, gc_pack_params pack,
                  void *userdata, gd_message *ret, gc_error *err);
 
+/* A notification (not the fatal "error") received while waiting in
+ * gc_conn_call_notify: 0 to wait on, or a negative errno with err filled
+ * to give up (the connection is then broken). */
+typedef int (*gc_notify_fn)(void *arg, const gd_message *m, gc_error *err);
+/* gc_conn_call, handing every other notification to notify (e.g. `run`'s
+ * "items"). */
+int gc_conn_call_notify(gc_conn *c, const char *method, uint32_t nparams, gc_pack_params pack,
+                        void *userdata, gc_notify_fn notify, void *notify_arg,
+                        gd_message *ret, gc_error *err);
+/* The socket (e.g. for shutdown(2) from a signal handler). */
+int gc_conn_fd(const gc_conn *c);
+
 /* Formats err (printf-style) and returns r, for `return gc_fail(...)`. */
 int gc_fail(gc_error *err, int r, int exit_code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

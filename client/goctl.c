@@ -35,6 +35,8 @@ const gc_cmd *const gc_commands[] = {
 	&gc_cmd_cancel,
 	&gc_cmd_wait,
 	&gc_cmd_output,
+	&gc_cmd_metrics,
+	&gc_cmd_run,
 	&gc_cmd_help,
 	NULL,
 };

@@ -68,6 +68,8 @@ extern const gc_cmd gc_cmd_list;
 extern const gc_cmd gc_cmd_cancel;
 extern const gc_cmd gc_cmd_wait;
 extern const gc_cmd gc_cmd_output;
+extern const gc_cmd gc_cmd_metrics;
+extern const gc_cmd gc_cmd_run;
 
 /* Every command, in the order goctl --help lists them; NULL-terminated. */
 extern const gc_cmd *const gc_commands[];

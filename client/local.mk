@@ -8,7 +8,7 @@
 bin_PROGRAMS += client/goctl
 client_goctl_SOURCES = client/goctl.c client/goctl.h client/conn.c client/conn.h \
 	client/out.c client/out.h client/cmd_help.c client/cmd_ping.c client/cmd_stats.c \
-	client/cmd_version.c client/job.c client/job.h client/cmd_submit.c client/cmd_status.c \
+	client/cmd_version.c client/job.c client/job.h client/cmd_submit.c client/cmd_run.c client/cmd_status.c \
 	client/cmd_list.c client/cmd_cancel.c client/cmd_wait.c client/cmd_output.c
 client_goctl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
 client_goctl_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
@@ -47,3 +47,14 @@ tests_test_goctl_out_LDFLAGS = $(GT_LINK)
 # the real daemon.
 TESTS += tests/goctl-jobs.test
 EXTRA_DIST += tests/goctl-jobs.test
+
+# goctl metrics (the metrics method: table, JSON, Prometheus text format)
+# against the real daemon.
+client_goctl_SOURCES += client/cmd_metrics.c
+TESTS += tests/goctl-metrics.test
+EXTRA_DIST += tests/goctl-metrics.test
+
+# goctl run: streaming a job's client sink back, cancelled by SIGINT or by
+# goctl going away (tests/goctl-run.test, against the real daemon).
+TESTS += tests/goctl-run.test
+EXTRA_DIST += tests/goctl-run.test

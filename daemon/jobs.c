@@ -23,9 +23,11 @@
  * Goroutines: one scheduler (starts queued jobs when running ones end,
  * reaps expired records; woken through t->wake), plus the engine's.
  *
- * Not here yet: streaming over the connection — a job's `stdin` source
- * gets no items (it ends at once) and its `client` sink's items are
- * dropped (gd_job_opts.client is NULL).
+ * Streaming: a job started by gd_jobs_run has its `client` sink bound to
+ * the caller's function (the connection); gd_jobs_run holds a reference
+ * and returns only once the record is final, so the sink never outlives
+ * the connection.  For submit the `client` sink's items are dropped.  Not
+ * here yet: a `stdin` source gets no items (it ends at once).
  */
 #include "config.h"
 #include "jobs.h"
@@ -63,6 +65,7 @@ struct rec {
 	char start_error[128];   /* why gd_job_start failed, or "" */
 	uint32_t refs;
 	int64_t finished_at;     /* gort_now() once final */
+	int64_t started_at;      /* gort_now() when it started running */
 	gd_pipe_spec *spec;
 	gd_job_opts opts;
 	gd_job *job;             /* NULL while queued, or if it never started */
@@ -223,6 +226,7 @@ static void rec_start(gd_jobs *t, rec *r)
 	r->opts.on_done = job_done;
 	r->opts.on_done_arg = r;
 	r->state = REC_RUNNING;
+	r->started_at = gort_now();
 	list_push(&t->running, r);
 	t->nrunning++;
 	gort_waitgroup_add(&t->live, 1);
@@ -808,4 +812,105 @@ int gd_jobs_output(gd_jobs *t, const gd_caller *who, const msgpack_object *param
 	if (e)
 		return gd_proto_fail(err, GD_E_NO_MEMORY, "out of memory for the output");
 	return 0;
+}
+
+/* ---- the metrics method's accessors (metrics.h) ------------------------------ */
+
+void gd_jobs_totals_get(gd_jobs *t, gd_jobs_totals *ret)
+{
+	memset(ret, 0, sizeof *ret);
+	gort_mutex_lock(&t->lock);
+	ret->queued = t->nqueued;
+	ret->running = t->nrunning;
+	for (const rec *r = t->finished.head; r; r = r->next) {
+		switch (r->final) {
+		case GD_JOB_SUCCEEDED: ret->succeeded++; break;
+		case GD_JOB_FAILED: ret->failed++; break;
+		case GD_JOB_CANCELLED: ret->cancelled++; break;
+		case GD_JOB_TIMED_OUT: ret->timed_out++; break;
+		case GD_JOB_RUNNING: break;
+		}
+	}
+	gort_mutex_unlock(&t->lock);
+}
+
+int gd_jobs_each_running(gd_jobs *t, const gd_caller *who, gd_jobs_each_fn fn, void *arg)
+{
+	gort_mutex_lock(&t->lock);
+	size_t n = 0, k = 0;
+	for (const rec *r = t->running.head; r; r = r->next)
+		n += visible(who, r) && r->job;
+	rec **v = n ? malloc(n * sizeof *v) : NULL;
+	if (n && !v) {
+		gort_mutex_unlock(&t->lock);
+		return -ENOMEM;
+	}
+	for (rec *r = t->running.head; r && k < n; r = r->next) {
+		if (visible(who, r) && r->job) {
+			r->refs++;
+			v[k++] = r;
+		}
+	}
+	gort_mutex_unlock(&t->lock);
+	int e = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (e == 0)
+			e = fn(arg, v[i]->id, v[i]->uid, v[i]->started_at, v[i]->job);
+		rec_unref(v[i]);
+	}
+	free(v);
+	return e;
+}
+
+/* ---- run --------------------------------------------------------------------- */
+
+/* Cancels r whatever its state (queued: final at once; running: the
+ * engine's cancellation; final: nothing). */
+static void rec_cancel(gd_jobs *t, rec *r)
+{
+	gort_mutex_lock(&t->lock);
+	if (r->state == REC_QUEUED) {
+		list_remove(&t->queue, r);
+		t->nqueued--;
+		rec_finish(t, r, GD_JOB_CANCELLED);
+	} else if (r->state == REC_RUNNING) {
+		gd_job_cancel(r->job);
+	}
+	gort_mutex_unlock(&t->lock);
+	wake(t);
+}
+
+int gd_jobs_run(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
+                gd_client_fn client, void *client_arg, msgpack_packer *pk,
+                gd_proto_error *err)
+{
+	rec *r;
+	int e = rec_new(who, params, &r, err);
+	if (e < 0)
+		return e;
+	r->opts.client = client;
+	r->opts.client_arg = client_arg;
+	gort_mutex_lock(&t->lock);
+	e = admit(t, r, err);
+	if (e == 0)
+		r->refs++; /* ours, until the end of the run */
+	gort_mutex_unlock(&t->lock);
+	if (e < 0) {
+		rec_free(r);
+		return e;
+	}
+	log_debug("job %llu run by uid %u", (unsigned long long)r->id, (unsigned)who->uid);
+	gort_select_case cases[2] = {
+		{r->done, GORT_SELECT_RECV, NULL, false},
+		{gort_ctx_done(who->ctx), GORT_SELECT_RECV, NULL, false},
+	};
+	if (gort_select(cases, 2, true) == 1)
+		rec_cancel(t, r); /* the client went away (or the daemon stops) */
+	/* client_arg must not be used once we return: wait for the end. */
+	(void)gort_chan_recv(r->done, NULL);
+	e = pack_status(t, pk, r);
+	rec_unref(r);
+	if (e < 0)
+		gd_proto_fail(err, GD_E_NO_MEMORY, "out of memory for the status");
+	return e;
 }

@@ -62,4 +62,29 @@ int gd_jobs_wait(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
 int gd_jobs_output(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
                    msgpack_packer *pk, gd_proto_error *err);
 
+/* ---- for the metrics method (metrics.h) ----
+ * Jobs by state over the whole daemon: queued and running now, and the
+ * finished ones still retained, by final state. */
+typedef struct gd_jobs_totals {
+	uint64_t queued, running, succeeded, failed, cancelled, timed_out;
+} gd_jobs_totals;
+void gd_jobs_totals_get(gd_jobs *t, gd_jobs_totals *ret);
+/* Calls fn for each running job visible to who (its own; root: all), in
+ * start order, outside the table's lock with a reference held on the job;
+ * started_at is gort_now() when it started.  Stops at fn's first non-zero
+ * return and returns it; 0, or -ENOMEM. */
+struct gd_job;
+typedef int (*gd_jobs_each_fn)(void *arg, uint64_t id, uid_t uid, int64_t started_at,
+                               struct gd_job *job);
+int gd_jobs_each_running(gd_jobs *t, const gd_caller *who, gd_jobs_each_fn fn, void *arg);
+
+/* run: submit with the job's `client` sink bound to client(client_arg, item)
+ * (called on a job goroutine; it may park for backpressure, and a negative
+ * return fails the job), then wait for the end and pack the final status.
+ * Cancelling who->ctx (the client disconnected) cancels the job.  Returns
+ * only once the job is final, so client_arg may die right after. */
+int gd_jobs_run(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
+                int (*client)(void *arg, const char *data, size_t len), void *client_arg,
+                msgpack_packer *pk, gd_proto_error *err);
+
 #endif

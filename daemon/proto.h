@@ -126,6 +126,11 @@ typedef enum gd_method_dir {
 	X(CANCEL, "cancel", GD_DIR_CALL, "id:u", "cancels a queued or running job") \
 	X(WAIT, "wait", GD_DIR_CALL, "id:u", "waits until a job is finished -> its final status") \
 	X(OUTPUT, "output", GD_DIR_CALL, "id:u", "the items a job's collect sinks kept") \
+	X(METRICS, "metrics", GD_DIR_CALL, "", \
+	  "a snapshot of the caller's running jobs' stage metrics, jobs by state and stats") \
+	X(RUN, "run", GD_DIR_CALL, "spec:a options:m", \
+	  "submit, stream the client sink's items as notifications -> the final status") \
+	X(ITEMS, "items", GD_DIR_NOTIFY, "items:a", "items a run's client sink sent (bin)") \
 	X(ERROR, "error", GD_DIR_NOTIFY, "error:m", \
 	  "a fatal protocol error the server reports before it closes the connection")
 

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "jobs.h"
+#include "metrics.h"
 #include "log.h"
 
 /* A response not written within this time (a client that does not read)
@@ -233,6 +234,41 @@ JOB_METHOD(wait)
 JOB_METHOD(output)
 #undef JOB_METHOD
 
+/* run's `client` sink: one "items" notification per item, written under the
+ * connection's context; the write parks while the socket is full, which is
+ * the pipeline's backpressure (a client that reads nothing for
+ * WRITE_TIMEOUT ends its connection, and so the job). */
+static int run_item(void *arg, const char *data, size_t len)
+{
+	gd_conn *c = arg;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	int r = gd_proto_pack_notification(&pk, gd_proto_method_name(GD_METHOD_ITEMS), 1) |
+	        msgpack_pack_array(&pk, 1) | msgpack_pack_bin_with_body(&pk, data, len);
+	r = r ? -ENOMEM : conn_write(c, &sb, WRITE_TIMEOUT, true);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+static int method_run(gd_conn *c, const gd_message *m, msgpack_packer *pk, gd_proto_error *err)
+{
+	gd_caller who = {c->peer.uid, c->peer.gid, c->ctx};
+	return gd_jobs_run(c->srv->jobs, &who, m->params, run_item, c, pk, err);
+}
+
+static int method_metrics(gd_conn *c, const gd_message *m, msgpack_packer *pk,
+                          gd_proto_error *err)
+{
+	gd_caller who = {c->peer.uid, c->peer.gid, c->ctx};
+	gort_stats rt;
+	gd_counters k;
+	gort_stats_get(&rt);
+	gd_server_counters(c->srv, &k);
+	return gd_metrics_pack(c->srv->jobs, &who, &rt, &k, pk, err);
+}
+
 static const method_fn methods[GD_METHOD_COUNT_] = {
 	[GD_METHOD_HELLO] = method_hello,
 	[GD_METHOD_VERSION] = method_version,
@@ -244,6 +280,8 @@ static const method_fn methods[GD_METHOD_COUNT_] = {
 	[GD_METHOD_CANCEL] = method_cancel,
 	[GD_METHOD_WAIT] = method_wait,
 	[GD_METHOD_OUTPUT] = method_output,
+	[GD_METHOD_RUN] = method_run,
+	[GD_METHOD_METRICS] = method_metrics,
 };
 
 /* Runs the request's method and writes its response. */
