@@ -19,26 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "conf.h"
 #include "pipespec.h"
-
-enum { OPT_TIMEOUT, OPT_FAIL_FAST, OPT_QUEUE_CAPACITY };
-
-static const gc_opt run_opts[] = {
-	[OPT_TIMEOUT] = { "timeout", 0, "DURATION",
-		          "cancel the job DURATION after it starts (10s, 5m...)" },
-	[OPT_FAIL_FAST] = { "fail-fast", 0, NULL, "the first error item fails the job" },
-	[OPT_QUEUE_CAPACITY] = { "queue-capacity", 0, "N",
-		                 "items per edge between stages (1 to 1048576)" },
-	{ 0 },
-};
-
-typedef struct run_req {
-	gd_pipe_spec *spec;
-	int64_t timeout_ms;      /* -1: not given */
-	bool fail_fast;
-	uint64_t queue_capacity; /* 0: not given */
-} run_req;
 
 /* The socket while a run is in progress (-1 otherwise), for the handler. */
 static volatile sig_atomic_t run_fd = -1;
@@ -50,38 +31,6 @@ static void on_signal(int sig)
 	run_interrupted = 1;
 	if (run_fd >= 0)
 		(void)shutdown(run_fd, SHUT_RDWR);
-}
-
-static int pack_run(msgpack_packer *pk, void *userdata)
-{
-	const run_req *q = userdata;
-	size_t n = (q->timeout_ms >= 0) + q->fail_fast + (q->queue_capacity > 0);
-	int r = gd_pipe_pack(pk, q->spec) | msgpack_pack_map(pk, n);
-	if (q->timeout_ms >= 0)
-		r |= gc_pk_kv_u64(pk, "timeout", (uint64_t)q->timeout_ms);
-	if (q->fail_fast)
-		r |= gc_pk_str(pk, "fail_fast") | msgpack_pack_true(pk);
-	if (q->queue_capacity)
-		r |= gc_pk_kv_u64(pk, "queue_capacity", q->queue_capacity);
-	return r ? -ENOMEM : 0;
-}
-
-static int parse_options(const gc_args *args, run_req *q)
-{
-	const char *t = args->opt[OPT_TIMEOUT], *qc = args->opt[OPT_QUEUE_CAPACITY];
-	int64_t ns;
-	q->timeout_ms = -1;
-	if (t) {
-		if (gd_conf_parse_duration(t, &ns) < 0 || ns < 0)
-			return gc_usage_error(&gc_cmd_run,
-			                      "invalid --timeout '%s' (e.g. 500ms, 10s, 2m; 0: none)", t);
-		q->timeout_ms = ns / 1000000 + (ns % 1000000 != 0);
-	}
-	q->fail_fast = args->opt[OPT_FAIL_FAST] != NULL;
-	q->queue_capacity = 0;
-	if (qc && gc_parse_uint(qc, 1, 1048576, &q->queue_capacity) < 0)
-		return gc_usage_error(&gc_cmd_run, "invalid --queue-capacity '%s' (1 to 1048576)", qc);
-	return 0;
 }
 
 /* Parses text, or text + " | client" when text lacks a sink: 0 and *ret,
@@ -148,7 +97,7 @@ static int exit_for(const msgpack_object *st)
 	return GC_EXIT_FAILURE;
 }
 
-static int run_send(gc_ctx *ctx, run_req *q)
+static int run_send(gc_ctx *ctx, gc_job_req *q)
 {
 	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
 	int r = gc_connect(ctx, &c);
@@ -162,7 +111,7 @@ static int run_send(gc_ctx *ctx, run_req *q)
 	(void)sigaction(SIGTERM, &sa, NULL);
 	_cleanup_(gc_message_freep) gd_message m = { 0 };
 	gc_error err;
-	r = gc_conn_call_notify(c, "run", 2, pack_run, q, on_items, NULL, &m, &err);
+	r = gc_conn_call_notify(c, "run", 2, gc_job_req_pack, q, on_items, NULL, &m, &err);
 	run_fd = -1;
 	if (fflush(stdout) != 0 && r == 0) {
 		gc_errorf("cannot write to stdout: %s", strerror(errno));
@@ -179,8 +128,8 @@ static int run_send(gc_ctx *ctx, run_req *q)
 
 static int run_exec(gc_ctx *ctx, const gc_args *args)
 {
-	run_req q;
-	int r = parse_options(args, &q);
+	gc_job_req q;
+	int r = gc_job_req_parse(&gc_cmd_run, args, &q);
 	if (r)
 		return r;
 	r = parse_pipeline(args->argv[0], &q.spec);
@@ -204,7 +153,7 @@ const gc_cmd gc_cmd_run = {
 	        "timed out, 2 usage, 3 daemon unreachable, 130 cancelled.\n"
 	        "Not done yet: goctl's stdin is not fed to a 'stdin' source (it ends\n"
 	        "at once), and there is no progress line.",
-	.opts = run_opts,
+	.opts = gc_job_opts,
 	.min_args = 1,
 	.max_args = 1,
 	.exec = run_exec,

@@ -7,6 +7,8 @@
 
 #include "job.h"
 
+#include "conf.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -146,4 +148,46 @@ int gc_print_status(const gc_ctx *ctx, const msgpack_object *st)
 	print_stages(gc_map_get(st, "stages"));
 	print_errors(gc_map_get(st, "errors"));
 	return 0;
+}
+
+const gc_opt gc_job_opts[] = {
+	[GC_JOB_OPT_TIMEOUT] = { "timeout", 0, "DURATION",
+		                 "cancel the job DURATION after it starts (10s, 5m...)" },
+	[GC_JOB_OPT_FAIL_FAST] = { "fail-fast", 0, NULL, "the first error item fails the job" },
+	[GC_JOB_OPT_QUEUE_CAPACITY] = { "queue-capacity", 0, "N",
+		                        "items per edge between stages (1 to 1048576)" },
+	{ 0 },
+};
+
+int gc_job_req_parse(const gc_cmd *cmd, const gc_args *args, gc_job_req *q)
+{
+	const char *t = args->opt[GC_JOB_OPT_TIMEOUT], *qc = args->opt[GC_JOB_OPT_QUEUE_CAPACITY];
+	int64_t ns;
+	q->timeout_ms = -1;
+	if (t) {
+		if (gd_conf_parse_duration(t, &ns) < 0 || ns < 0)
+			return gc_usage_error(cmd, "invalid --timeout '%s' (e.g. 500ms, 10s, 2m; 0: none)",
+			                      t);
+		/* Round up: a positive timeout never becomes 0 (none). */
+		q->timeout_ms = ns / 1000000 + (ns % 1000000 != 0);
+	}
+	q->fail_fast = args->opt[GC_JOB_OPT_FAIL_FAST] != NULL;
+	q->queue_capacity = 0;
+	if (qc && gc_parse_uint(qc, 1, 1048576, &q->queue_capacity) < 0)
+		return gc_usage_error(cmd, "invalid --queue-capacity '%s' (1 to 1048576)", qc);
+	return 0;
+}
+
+int gc_job_req_pack(msgpack_packer *pk, void *userdata)
+{
+	const gc_job_req *q = userdata;
+	size_t n = (q->timeout_ms >= 0) + q->fail_fast + (q->queue_capacity > 0);
+	int r = gd_pipe_pack(pk, q->spec) | msgpack_pack_map(pk, n);
+	if (q->timeout_ms >= 0)
+		r |= gc_pk_kv_u64(pk, "timeout", (uint64_t)q->timeout_ms);
+	if (q->fail_fast)
+		r |= gc_pk_str(pk, "fail_fast") | msgpack_pack_true(pk);
+	if (q->queue_capacity)
+		r |= gc_pk_kv_u64(pk, "queue_capacity", q->queue_capacity);
+	return r ? -ENOMEM : 0;
 }

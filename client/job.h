@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "goctl.h"
+#include "pipespec.h"
 
 /* goctl wait's exit code for a job that ended cancelled (like a shell's
  * status for SIGINT); succeeded is 0, failed and timed-out GC_EXIT_FAILURE. */
@@ -35,5 +36,22 @@ const char *gc_map_str(const msgpack_object *o, const char *key, char *buf, size
  * it came, else a summary, a table of stages and the kept errors.
  * 0, or prints the error and returns GC_EXIT_FAILURE. */
 int gc_print_status(const gc_ctx *ctx, const msgpack_object *st);
+
+/* The options submit and run share (their gc_cmd .opts), the request both
+ * send, and its packer for gc_conn_call (userdata: a gc_job_req). */
+enum { GC_JOB_OPT_TIMEOUT, GC_JOB_OPT_FAIL_FAST, GC_JOB_OPT_QUEUE_CAPACITY };
+extern const gc_opt gc_job_opts[];
+
+typedef struct gc_job_req {
+	gd_pipe_spec *spec;
+	int64_t timeout_ms;      /* -1: not given */
+	bool fail_fast;
+	uint64_t queue_capacity; /* 0: not given */
+} gc_job_req;
+
+/* Fills *q (but spec) from args: 0, or prints cmd's usage error and
+ * returns its exit code. */
+int gc_job_req_parse(const gc_cmd *cmd, const gc_args *args, gc_job_req *q);
+int gc_job_req_pack(msgpack_packer *pk, void *userdata);
 
 #endif
