@@ -329,9 +329,15 @@ static int daemon_main(void *arg)
 			close(d->listen.fd);
 		goto out;
 	}
-	if (gd_sd_watchdog_start(root, &helpers, d->cfg.watchdog) < 0 ||
-	    gd_sd_status_start(root, &helpers, d->srv, STATUS_PERIOD) < 0)
-		log_warning("out of memory for the watchdog or status goroutine");
+	/* Without its watchdog pinger systemd would kill a healthy daemon, and
+	 * without the status updater it would show a stale STATUS=: refuse to
+	 * start rather than run half-monitored. */
+	if ((r = gd_sd_watchdog_start(root, &helpers, d->cfg.watchdog)) < 0 ||
+	    (r = gd_sd_status_start(root, &helpers, d->srv, STATUS_PERIOD)) < 0) {
+		log_error_errno(r, "cannot start the watchdog or status goroutine");
+		stop(d, root, &helpers);
+		goto out;
+	}
 	log_info("godaemon %s serving on %s (%s), %d worker threads, state in %s", PACKAGE_VERSION,
 	         d->listen.activated ? "the socket systemd passed" : d->cfg.socket,
 	         d->listen.activated ? "socket activation" : "bound by godaemon", gort_nprocs(),

@@ -197,7 +197,7 @@ void gd_sd_notify_stopping(void)
 typedef struct periodic {
 	gort_ctx *ctx;      /* a reference: ends the loop when cancelled */
 	gort_waitgroup *wg; /* done when the goroutine ends */
-	int64_t period;
+	gort_ticker *ticker; /* owned: freed when the goroutine ends */
 	void (*fn)(void *arg);
 	void *arg;          /* freed at the end when owned */
 	bool owns_arg;
@@ -206,20 +206,17 @@ typedef struct periodic {
 static void periodic_main(void *arg)
 {
 	periodic *p = arg;
-	gort_ticker *t = gort_ticker_make(p->period);
-	if (!t)
-		log_error_errno(-errno, "cannot make a ticker");
 	p->fn(p->arg);
-	while (t) {
+	for (;;) {
 		gort_select_case cases[2] = {
 			{gort_ctx_done(p->ctx), GORT_SELECT_RECV, NULL, false},
-			{gort_ticker_chan(t), GORT_SELECT_RECV, NULL, false},
+			{gort_ticker_chan(p->ticker), GORT_SELECT_RECV, NULL, false},
 		};
 		if (gort_select(cases, 2, true) == 0)
 			break;
 		p->fn(p->arg);
 	}
-	gort_ticker_free(t);
+	gort_ticker_free(p->ticker);
 	gort_ctx_unref(p->ctx);
 	if (p->owns_arg)
 		free(p->arg);
@@ -227,17 +224,26 @@ static void periodic_main(void *arg)
 	free(p);
 }
 
+/* The ticker is made here, not in the goroutine, so that a daemon that
+ * cannot make one fails to start instead of silently never pinging. */
 static int periodic_start(gort_ctx *ctx, gort_waitgroup *wg, int64_t period, const char *name,
                           void (*fn)(void *arg), void *arg, bool owns_arg)
 {
 	periodic *p = malloc(sizeof *p);
 	if (!p)
 		return -ENOMEM;
-	*p = (periodic){gort_ctx_ref(ctx), wg, period, fn, arg, owns_arg};
+	gort_ticker *t = gort_ticker_make(period);
+	if (!t) {
+		int r = -errno;
+		free(p);
+		return r;
+	}
+	*p = (periodic){gort_ctx_ref(ctx), wg, t, fn, arg, owns_arg};
 	gort_waitgroup_add(wg, 1);
 	gort_go_opts o = {.name = name};
 	if (gort_go_with(periodic_main, p, &o) < 0) {
 		gort_waitgroup_done(wg);
+		gort_ticker_free(t);
 		gort_ctx_unref(p->ctx);
 		free(p);
 		return -ENOMEM;

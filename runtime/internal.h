@@ -198,7 +198,10 @@ typedef struct gort__timer {
 /* Arms t to run t->fn at `when` (re-arms it if pending).  Any thread. */
 GORT__HIDDEN void gort__timer_start(gort__timer *t, int64_t when);
 /* Disarms t; true if it was pending (its callback will not run).  If the
- * callback is already running on another worker, waits until it returned. */
+ * callback is already running on another worker, waits until it returned,
+ * spinning with sched_yield(): callbacks must therefore be short and must
+ * never park (today they ready a goroutine, send without blocking, or
+ * cancel a context), and a callback must not stop its own timer. */
 GORT__HIDDEN bool gort__timer_stop(gort__timer *t);
 
 /* ----------------------------------------------------------------------
