@@ -240,10 +240,35 @@ static intptr_t open_fn(void *arg)
 	return fd < 0 ? -errno : fd;
 }
 
+char *gd_job_path(gd_job *job, const char *path, bool pattern, size_t *prefix_len)
+{
+	const char *dir = job->opts.cwd;
+	size_t dl = dir && path[0] != '/' ? strlen(dir) : 0, pl = strlen(path);
+	char *r = malloc(2 * dl + pl + 2), *p = r;
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < dl; i++) {
+		if (pattern && strchr("*?[]\\", dir[i]))
+			*p++ = '\\';
+		*p++ = dir[i];
+	}
+	if (dl && dir[dl - 1] != '/')
+		*p++ = '/';
+	*prefix_len = dl ? dl + (dir[dl - 1] != '/') : 0;
+	memcpy(p, path, pl + 1);
+	return r;
+}
+
 int gd_job_open(gd_job *job, const char *path, int flags)
 {
-	struct open_args a = {path, flags};
-	return (int)gd_job_blocking(job, open_fn, &a);
+	size_t skip;
+	char *full = gd_job_path(job, path, false, &skip);
+	if (!full)
+		return -ENOMEM;
+	struct open_args a = {full, flags};
+	int r = (int)gd_job_blocking(job, open_fn, &a);
+	free(full);
+	return r;
 }
 
 const gd_job_opts *gd_job_opts_of(gd_job *job)

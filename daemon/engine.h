@@ -60,6 +60,9 @@ typedef struct gd_job_opts {
 	const gid_t *groups;     /* borrowed; must outlive the job */
 	size_t ngroups;
 	char *const *envp;       /* exec environment; NULL: the daemon's */
+	const char *cwd;         /* absolute; borrowed, must outlive the job: relative paths
+	                          * of lines, glob, bridge and file resolve against it, and
+	                          * exec children start in it.  NULL: the daemon's cwd */
 	gd_client_fn client;     /* the `client` sink; NULL: its items are dropped */
 	void *client_arg;
 	void (*on_done)(gd_job *job, void *arg); /* NULL, or called once the state is final */

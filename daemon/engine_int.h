@@ -72,8 +72,14 @@ void gd_stage_error(gd_stage *s, const char *item, size_t len, const char *fmt, 
 void gd_stage_fatal(gd_stage *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Opens path on the blocking pool, as the job's user when set_ids (fsuid
- * and fsgid of the pool thread, restored after).  fd or a negative errno. */
+ * and fsgid of the pool thread, restored after); a relative path against
+ * opts.cwd.  fd or a negative errno. */
 int gd_job_open(gd_job *job, const char *path, int flags);
+/* path (a glob pattern when pattern is set: the directory's glob
+ * metacharacters are then escaped) resolved against opts.cwd: a new
+ * string, or NULL (ENOMEM); *prefix_len tells how many leading bytes the
+ * directory added (0 when path is absolute or there is no cwd). */
+char *gd_job_path(gd_job *job, const char *path, bool pattern, size_t *prefix_len);
 const gd_job_opts *gd_job_opts_of(gd_job *job);
 void gd_job_count_add(gd_job *job, uint64_t n);
 /* Keeps it (takes ownership) for gd_job_collected. */

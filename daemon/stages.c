@@ -210,14 +210,23 @@ static intptr_t glob_fn(void *arg)
 	return 0;
 }
 
+/* A relative pattern is matched in the job's cwd and its matches are
+ * emitted relative, as a shell in that directory would print them. */
 static int glob_of(gd_stage *s, const char *pattern)
 {
-	struct glob_args a = {.pattern = pattern};
+	size_t skip;
+	char *full = gd_job_path(s->job, pattern, true, &skip);
+	if (!full) {
+		gd_stage_fatal(s, "out of memory");
+		return -ENOMEM;
+	}
+	struct glob_args a = {.pattern = full};
 	gd_job_blocking(s->job, glob_fn, &a);
+	free(full);
 	int r = 0;
 	if (a.r == 0) {
 		for (size_t i = 0; i < a.g.gl_pathc && !r; i++)
-			r = gd_stage_emit(s, a.g.gl_pathv[i], strlen(a.g.gl_pathv[i]));
+			r = gd_stage_emit(s, a.g.gl_pathv[i] + skip, strlen(a.g.gl_pathv[i] + skip));
 	} else if (a.r != GLOB_NOMATCH) {
 		gd_stage_error(s, pattern, strlen(pattern), "glob: %s",
 		               a.r == GLOB_NOSPACE ? "out of memory" : "read error");

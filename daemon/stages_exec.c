@@ -159,6 +159,7 @@ static int spawn(gd_stage *s, const gd_item *it, char **argv, bool via_stdin, go
 	gort_proc_opts po = {
 		.argv = argv,
 		.envp = o->envp,
+		.cwd = o->cwd,
 		.stdio = {{via_stdin ? GORT_STDIO_PIPE : GORT_STDIO_NULL, -1},
 		          {GORT_STDIO_PIPE, -1},
 		          {GORT_STDIO_NULL, -1}},

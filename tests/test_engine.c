@@ -737,6 +737,47 @@ END_TEST
 
 /* The same pipelines on one worker thread: nothing may depend on a second
  * worker making progress. */
+/* opts.cwd: relative paths of lines, glob, bridge and file resolve in it,
+ * glob's matches come out relative, exec children start in it; a
+ * directory whose name holds glob metacharacters is matched literally. */
+static void body_cwd(void *arg)
+{
+	(void)arg;
+	char *dir = tmp("w[1]*"), *sub;
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_ge(asprintf(&sub, "%s/in.txt", dir), 0);
+	write_file(sub, "x\ny\n", O_TRUNC);
+	gd_job_opts o = {.cwd = dir};
+	result r;
+	run("lines in.txt | collect", &o, &r);
+	expect_items(&r, (const char *[]){"x", "y"}, 2);
+	result_free(&r);
+	run("glob '*.txt' | collect", &o, &r);
+	expect_items(&r, (const char *[]){"in.txt"}, 1);
+	result_free(&r);
+	run("glob '*.txt' | bridge lines | file out.log", &o, &r);
+	ck_assert_int_eq(r.state, GD_JOB_SUCCEEDED);
+	result_free(&r);
+	run("lines out.log | collect", &o, &r);
+	expect_items(&r, (const char *[]){"x", "y"}, 2);
+	result_free(&r);
+	run("seq 1 1 | exec -- pwd | collect", &o, &r);
+	expect_items(&r, (const char *[]){dir}, 1);
+	result_free(&r);
+	char abs[] = "/";
+	o.cwd = abs;
+	run("seq 1 1 | exec -- pwd | collect", &o, &r);
+	expect_items(&r, (const char *[]){"/"}, 1);
+	result_free(&r);
+	free(sub);
+	free(dir);
+}
+START_TEST(cwd)
+{
+	gt_run(2, body_cwd, NULL);
+}
+END_TEST
+
 START_TEST(one_worker)
 {
 	gt_run(1, body_take, NULL);
@@ -770,6 +811,7 @@ Suite *gt_suite(void)
 	tcase_add_test(tc, one_worker);
 	tcase_add_test(tc, identity);
 	tcase_add_test(tc, doc_examples);
+	tcase_add_test(tc, cwd);
 	suite_add_tcase(s, tc);
 	return s;
 }
