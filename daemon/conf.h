@@ -81,6 +81,8 @@ typedef enum gd_conf_type {
 	  "Default capacity in items of the bounded queue between two stages of a pipeline.") \
 	X(RETENTION, "jobs", "retention", GD_CT_DURATION, retention, "1h", 0, 30 * GD_DAY, \
 	  "How long a finished job (its state, counters and collected output) is kept.") \
+	X(MAX_FINISHED, "jobs", "max_finished", GD_CT_UINT, max_finished, "10000", 0, 1000000, \
+	  "Finished jobs kept at most; beyond it the oldest is forgotten before its retention.") \
 	X(KILL_GRACE, "jobs", "kill_grace", GD_CT_DURATION, kill_grace, "5s", 0, GD_HOUR, \
 	  "Time between SIGTERM and SIGKILL when a cancelled job's child processes are stopped.") \
 	X(LOG_LEVEL, "log", "level", GD_CT_LEVEL, log_level, "info", 0, 7, \
@@ -108,6 +110,7 @@ typedef struct gd_config {
 	uint32_t max_queued_per_uid;
 	uint32_t queue_capacity;
 	int64_t retention;           /* nanoseconds */
+	uint32_t max_finished;
 	int64_t kill_grace;          /* nanoseconds */
 	int log_level;               /* syslog priority, LOG_EMERG (0) to LOG_DEBUG (7) */
 	uint32_t line[GD_CONF_NKEYS]; /* line that set each key; 0: built-in default */

@@ -80,11 +80,11 @@ struct gd_jobs {
 	gort_ctx *root;          /* the daemon's root context (a reference) */
 	gort_ctx *ctx;           /* child of root, parent of every job's; cancelled by stop */
 	gort_mutex lock;
-	uint32_t max_running, max_queued, max_queued_per_uid, queue_capacity;
+	uint32_t max_running, max_queued, max_queued_per_uid, queue_capacity, max_finished;
 	int64_t retention, kill_grace;
 	bool stopping;
 	uint64_t next_id;
-	uint32_t nrunning, nqueued;
+	uint32_t nrunning, nqueued, nfinished;
 	rec_list queue, running, finished;
 	rec **buckets;
 	size_t nbuckets, nrecs;
@@ -202,6 +202,7 @@ static void rec_finish(gd_jobs *t, rec *r, gd_job_state st)
 	r->final = st;
 	r->finished_at = gort_now();
 	list_push(&t->finished, r);
+	t->nfinished++;
 	gort_chan_close(r->done);
 }
 
@@ -255,17 +256,19 @@ static void pump(gd_jobs *t)
 	}
 }
 
-/* Under the lock: unlinks expired records onto *dead; returns the time
- * until the next one expires, or -1. */
+/* Under the lock: unlinks expired records, and the oldest beyond
+ * max_finished, onto *dead; returns the time until the next one expires,
+ * or -1. */
 static int64_t reap(gd_jobs *t, rec_list *dead)
 {
 	int64_t now = gort_now();
 	while (t->finished.head) {
 		rec *r = t->finished.head;
 		int64_t left = r->finished_at + t->retention - now;
-		if (left > 0 && !t->stopping)
+		if (left > 0 && !t->stopping && t->nfinished <= t->max_finished)
 			return left;
 		list_remove(&t->finished, r);
+		t->nfinished--;
 		hash_del(t, r);
 		list_push(dead, r);
 	}
@@ -315,6 +318,7 @@ void gd_jobs_set_config(gd_jobs *t, const gd_config *cfg)
 	t->max_queued_per_uid = cfg->max_queued_per_uid;
 	t->queue_capacity = cfg->queue_capacity;
 	t->retention = cfg->retention;
+	t->max_finished = cfg->max_finished;
 	t->kill_grace = cfg->kill_grace;
 	gort_mutex_unlock(&t->lock);
 	wake(t);

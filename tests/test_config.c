@@ -76,6 +76,7 @@ START_TEST(defaults_need_no_file)
 	ck_assert_uint_eq(c.max_queued_per_uid, 256);
 	ck_assert_uint_eq(c.queue_capacity, 64);
 	ck_assert_int_eq(c.retention, GD_HOUR);
+	ck_assert_uint_eq(c.max_finished, 10000);
 	ck_assert_int_eq(c.kill_grace, 5 * GD_SEC);
 	ck_assert_int_eq(c.log_level, 6);
 	for (int k = 0; k < GD_CONF_NKEYS; k++)
@@ -126,6 +127,7 @@ static const char every_key[] =
 	"max_queued_per_uid = 5\n"
 	"queue_capacity = 1000\n"
 	"retention = 2d\n"
+	"max_finished = 7\n"
 	"kill_grace = 250ms\n"
 	"[log]\n"
 	"level = debug ; inline comment\n";
@@ -149,12 +151,13 @@ START_TEST(every_key_is_parsed)
 	ck_assert_uint_eq(c.max_queued_per_uid, 5);
 	ck_assert_uint_eq(c.queue_capacity, 1000);
 	ck_assert_int_eq(c.retention, 2 * GD_DAY);
+	ck_assert_uint_eq(c.max_finished, 7);
 	ck_assert_int_eq(c.kill_grace, 250 * GD_MSEC);
 	ck_assert_int_eq(c.log_level, 7);
 	for (int k = 0; k < GD_CONF_NKEYS; k++)
 		ck_assert_msg(gd_conf_is_set(&c, (gd_conf_key)k), "%s", gd_conf_key_name(k));
 	ck_assert_uint_eq(c.line[GD_CK_SOCKET], 3);
-	ck_assert_uint_eq(c.line[GD_CK_LOG_LEVEL], 22);
+	ck_assert_uint_eq(c.line[GD_CK_LOG_LEVEL], 23);
 }
 END_TEST
 
