@@ -525,7 +525,8 @@ typedef struct gort_proc_opts {
 	                            when it has no '/' */
 	char *const *argv;       /* NULL-terminated, argv[0] required */
 	char *const *envp;       /* NULL: the caller's environ */
-	const char *cwd;         /* NULL: the caller's */
+	const char *cwd;         /* NULL: the caller's; entered after set_ids,
+	                            as the new identity */
 	gort_stdio stdio[3];     /* stdin, stdout, stderr (zero: inherit) */
 	bool set_ids;            /* run as uid/gid with groups (needs privilege) */
 	uid_t uid;

@@ -130,11 +130,14 @@ NO_SAN static int child_setup(struct child_args *a)
 	int e = child_stdio(src);
 	if (e)
 		return e;
-	if (o->cwd && syscall(SYS_chdir, o->cwd) < 0)
-		return errno;
 	if (o->set_ids && (syscall(SYS_setgroups, o->ngroups, o->groups) < 0 ||
 	                   syscall(SYS_setresgid, o->gid, o->gid, o->gid) < 0 ||
 	                   syscall(SYS_setresuid, o->uid, o->uid, o->uid) < 0))
+		return errno;
+	/* After the switch: the new identity must be allowed to enter cwd
+	 * (a root parent's chdir would let it work inside a directory it
+	 * cannot search). */
+	if (o->cwd && syscall(SYS_chdir, o->cwd) < 0)
 		return errno;
 	if (!o->keep_fds && syscall(SYS_close_range, 3, ~0U, 0) < 0)
 		return errno;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -378,6 +379,22 @@ static void ids_body(void *arg)
 	out = capture(&o, (char *const[]){"/bin/sh", "-c", "id -G", NULL}, &st);
 	ck_assert(strcmp(out, "65534 4\n") == 0 || strcmp(out, "4 65534\n") == 0);
 	free(out);
+	/* cwd is entered as the new identity: not a directory it cannot search */
+	char *priv;
+	ck_assert_int_ge(asprintf(&priv, "%s/private", gt_tmpdir()), 0);
+	ck_assert_int_eq(mkdir(priv, 0700), 0);
+	gort_proc *p;
+	gort_proc_opts plain = {.set_ids = true, .uid = 65534, .gid = 65534, .cwd = priv,
+	                        .argv = (char *const[]){"/bin/true", NULL}};
+	ck_assert_int_eq(gort_proc_spawn(&plain, &p, NULL), -EACCES);
+	o.cwd = priv;
+	ck_assert_int_eq(chmod(priv, 0711), 0);
+	ck_assert_int_eq(chmod(gt_tmpdir(), 0711), 0); /* mkdtemp made it 0700 */
+	out = capture(&o, (char *const[]){"/bin/pwd", NULL}, &st);
+	ck_assert_int_eq(st.exit_code, 0);
+	ck_assert(strncmp(out, priv, strlen(priv)) == 0);
+	free(out);
+	free(priv);
 	ck_assert_int_eq(getuid(), 0); /* the parent's credentials are untouched */
 }
 
