@@ -743,6 +743,7 @@ END_TEST
 static void body_cwd(void *arg)
 {
 	(void)arg;
+	signal(SIGPIPE, SIG_IGN); /* pwd exits without reading its stdin */
 	char *dir = tmp("w[1]*"), *sub;
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	ck_assert_int_ge(asprintf(&sub, "%s/in.txt", dir), 0);
