@@ -8,19 +8,37 @@
  * exposition format (--prometheus), one metric family at a time, each with
  * its # HELP and # TYPE lines, for the node exporter's textfile collector.
  * Metric names and their meaning are fixed by the tables below; label
- * values are escaped as the format requires (\\, \" and \n). */
+ * values are escaped as the format requires (\\, \" and \n).
+ *
+ * With --watch the daemon's watch method pushes a snapshot every
+ * --interval (watchcall.h): the table is redrawn (the screen cleared first
+ * on a terminal; otherwise tables follow one another, a blank line
+ * between), or one JSON object per line (JSON Lines) with --json.
+ * --prometheus with --watch is a usage error: an exposition is one scrape,
+ * and a textfile collector wants one per file.  SIGINT (Ctrl-C) and
+ * SIGTERM end a watch normally (exit 0): the handler shuts the socket down
+ * and the daemon ends the watch when it sees the client go. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "goctl.h"
 #include "job.h"
+#include "watchcall.h"
 
-enum { OPT_PROMETHEUS };
+enum { OPT_PROMETHEUS, OPT_WATCH, OPT_INTERVAL, OPT_COUNT };
 
 static const gc_opt metrics_opts[] = {
 	[OPT_PROMETHEUS] = {"prometheus", 0, NULL, "Prometheus text exposition format"},
+	[OPT_WATCH] = {"watch", 'w', NULL, "print a snapshot every interval until Ctrl-C"},
+	[OPT_INTERVAL] = {"interval", 'd', "DURATION",
+	                  "watch: time between snapshots (100ms..1h, default 1s)"},
+	[OPT_COUNT] = {"count", 'n', "N", "watch: stop after N snapshots (default 0: never)"},
 	{NULL, 0, NULL, NULL},
 };
 
@@ -278,15 +296,89 @@ static int print_human(const msgpack_object *res)
 	return r;
 }
 
+/* ---- --watch ------------------------------------------------------------------ */
+
+/* The socket while a watch runs (-1 otherwise), for the signal handler. */
+static volatile sig_atomic_t watch_fd = -1;
+static volatile sig_atomic_t watch_stopped;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	watch_stopped = 1;
+	if (watch_fd >= 0)
+		(void)shutdown(watch_fd, SHUT_RDWR);
+}
+
+typedef struct watch_out {
+	bool json, tty;
+	uint64_t shown;
+} watch_out;
+
+static int on_snapshot(void *arg, const msgpack_object *snap, gc_error *err)
+{
+	watch_out *o = arg;
+	if (o->json) {
+		gc_json_write(stdout, snap);
+		putchar('\n');
+	} else {
+		if (o->tty)
+			fputs("\033[H\033[2J", stdout); /* home, clear the screen */
+		else if (o->shown)
+			putchar('\n');
+		if (print_human(snap) != 0)
+			return gc_fail(err, -EPROTO, GC_EXIT_FAILURE, "cannot show the snapshot");
+	}
+	o->shown++;
+	if (fflush(stdout) != 0)
+		return gc_fail(err, -EIO, GC_EXIT_FAILURE, "cannot write to stdout: %s",
+		               strerror(errno));
+	return 0;
+}
+
+static int metrics_watch(gc_conn *c, bool json, uint64_t interval_ms, uint64_t count)
+{
+	watch_out o = {json, !json && isatty(STDOUT_FILENO), 0};
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigemptyset(&sa.sa_mask);
+	watch_fd = gc_conn_fd(c);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	gc_error err;
+	int r = gc_watch_call(c, interval_ms, count, on_snapshot, &o, &err);
+	watch_fd = -1;
+	if (watch_stopped)
+		return 0;
+	if (r < 0) {
+		gc_errorf("%s", err.text);
+		return err.exit_code;
+	}
+	return 0;
+}
+
 static int metrics_exec(gc_ctx *ctx, const gc_args *args)
 {
 	bool prom = args->opt[OPT_PROMETHEUS] != NULL;
+	bool watch = args->opt[OPT_WATCH] != NULL;
+	uint64_t interval_ms, count;
 	if (prom && ctx->json)
 		return gc_usage_error(&gc_cmd_metrics, "--json and --prometheus exclude each other");
-	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
-	int r = gc_connect(ctx, &c);
+	if (prom && watch)
+		return gc_usage_error(&gc_cmd_metrics, "--prometheus and --watch exclude each other "
+		                      "(an exposition is one scrape)");
+	if (!watch && (args->opt[OPT_INTERVAL] || args->opt[OPT_COUNT]))
+		return gc_usage_error(&gc_cmd_metrics, "--interval and --count need --watch");
+	int r = gc_watch_interval_arg(&gc_cmd_metrics, args->opt[OPT_INTERVAL], &interval_ms);
+	if (r == 0)
+		r = gc_watch_count_arg(&gc_cmd_metrics, args->opt[OPT_COUNT], &count);
 	if (r)
 		return r;
+	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
+	r = gc_connect(ctx, &c);
+	if (r)
+		return r;
+	if (watch)
+		return metrics_watch(c, ctx->json, interval_ms, count);
 	_cleanup_(gc_message_freep) gd_message m = { 0 };
 	r = gc_call0(c, "metrics", &m);
 	if (r)
@@ -305,7 +397,7 @@ static int metrics_exec(gc_ctx *ctx, const gc_args *args)
 
 const gc_cmd gc_cmd_metrics = {
 	.name = "metrics",
-	.usage = "[--json|--prometheus]",
+	.usage = "[--json|--prometheus] [--watch [--interval DURATION] [--count N]]",
 	.summary = "show a snapshot of the running jobs' stage metrics and the daemon's totals",
 	.help = "Prints, for every running job you own (root: every job), each stage's\n"
 	        "items in and out, errors, input queue length/capacity and its maximum,\n"
@@ -314,7 +406,12 @@ const gc_cmd gc_cmd_metrics = {
 	        "daemon's jobs by state, the admission queue length and the stats\n"
 	        "result.  With --json: the daemon's result as JSON.  With --prometheus:\n"
 	        "the Prometheus text exposition format (for the node exporter's textfile\n"
-	        "collector); docs/protocol.md and goctl(1) list the metric names.",
+	        "collector); docs/protocol.md and goctl(1) list the metric names.\n"
+	        "With --watch: a snapshot every --interval (default 1s), pushed by the\n"
+	        "daemon, until --count snapshots were shown or Ctrl-C (exit 0): the\n"
+	        "table redrawn on a terminal (else tables one after another, a blank\n"
+	        "line between), or one JSON object per line with --json (JSON Lines).\n"
+	        "--prometheus cannot be combined with --watch.",
 	.opts = metrics_opts,
 	.min_args = 0,
 	.max_args = 0,

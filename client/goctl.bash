@@ -1,7 +1,8 @@
 # goctl.bash — bash completion for goctl(1), installed as "goctl" in the
 # bash-completion directory.  Completes global options, command names, each
 # command's options (read from `goctl --help` and `goctl COMMAND --help`, so
-# the script never falls behind the command table), and paths for --socket.
+# the script never falls behind the command table), paths for --socket, and
+# durations for --timeout and for --interval (metrics --watch, top).
 
 # The command names, from goctl --help ($1: the goctl being completed).
 _goctl_commands()
@@ -47,6 +48,9 @@ _goctl()
 		;;
 	--timeout | -t)
 		candidates="500ms 1s 5s 10s 30s 1m 0"
+		;;
+	--interval | -d)
+		candidates="100ms 250ms 500ms 1s 2s 5s 10s"
 		;;
 	*)
 		if [[ -z $cmd && $cur == -* ]]; then

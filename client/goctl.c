@@ -36,6 +36,7 @@ const gc_cmd *const gc_commands[] = {
 	&gc_cmd_wait,
 	&gc_cmd_output,
 	&gc_cmd_metrics,
+	&gc_cmd_top,
 	&gc_cmd_run,
 	&gc_cmd_help,
 	NULL,

@@ -70,6 +70,7 @@ extern const gc_cmd gc_cmd_wait;
 extern const gc_cmd gc_cmd_output;
 extern const gc_cmd gc_cmd_metrics;
 extern const gc_cmd gc_cmd_run;
+extern const gc_cmd gc_cmd_top;
 
 /* Every command, in the order goctl --help lists them; NULL-terminated. */
 extern const gc_cmd *const gc_commands[];

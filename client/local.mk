@@ -58,3 +58,7 @@ EXTRA_DIST += tests/goctl-metrics.test
 # goctl going away (tests/goctl-run.test, against the real daemon).
 TESTS += tests/goctl-run.test
 EXTRA_DIST += tests/goctl-run.test
+
+# goctl metrics --watch and goctl top: the watch method (tests/goctl-watch.test).
+client_goctl_SOURCES += client/watchcall.c client/watchcall.h client/cmd_top.c
+client_goctl_LDADD += $(PTHREAD_LIBS)

@@ -81,3 +81,6 @@ gd_engine_sources = daemon/engine.c daemon/engine.h daemon/engine_int.h \
 # The job table and the job methods (issue 7): the engine joins the daemon.
 daemon_godaemon_SOURCES += daemon/jobs.c daemon/jobs.h $(gd_engine_sources)
 daemon_godaemon_SOURCES += daemon/metrics.c daemon/metrics.h
+
+# The watch and unwatch methods (metrics snapshots pushed at an interval).
+daemon_godaemon_SOURCES += daemon/watch.c daemon/watch.h

@@ -131,6 +131,12 @@ typedef enum gd_method_dir {
 	X(RUN, "run", GD_DIR_CALL, "spec:a options:m", \
 	  "submit, stream the client sink's items as notifications -> the final status") \
 	X(ITEMS, "items", GD_DIR_NOTIFY, "items:a", "items a run's client sink sent (bin)") \
+	X(WATCH, "watch", GD_DIR_CALL, "interval_ms:u count:u", \
+	  "a metrics snapshot now and every interval as notifications -> the count sent") \
+	X(UNWATCH, "unwatch", GD_DIR_CALL, "msgid:u", \
+	  "ends the watch request msgid of this connection") \
+	X(SNAPSHOT, "snapshot", GD_DIR_NOTIFY, "msgid:u snapshot:m", \
+	  "a watch's metrics snapshot (the watch request's msgid, the metrics result)") \
 	X(ERROR, "error", GD_DIR_NOTIFY, "error:m", \
 	  "a fatal protocol error the server reports before it closes the connection")
 

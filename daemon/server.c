@@ -24,6 +24,8 @@
  *    limits once, at accept;
  *  - counters are atomics; s->live counts the accept goroutine and every
  *    connection (its reader) until they are gone;
+ *  - c->watches lists the connection's watch requests in flight (watch.h,
+ *    its own lock), for unwatch;
  *  - s->jobs (the job table, jobs.h, its own locking) lives as long as the
  *    server; job methods get the connection's SO_PEERCRED identity and
  *    context; it is stopped only once no connection (handler) is left.
@@ -41,6 +43,7 @@
 
 #include "jobs.h"
 #include "metrics.h"
+#include "watch.h"
 #include "log.h"
 
 /* A response not written within this time (a client that does not read)
@@ -87,6 +90,7 @@ typedef struct gd_conn {
 	bool wdead;
 	_Atomic uint32_t inflight; /* handlers running */
 	gort_waitgroup handlers;
+	gd_watch_set watches;    /* watch requests in flight (watch.h) */
 	char rbuf[READ_CHUNK];
 } gd_conn;
 
@@ -269,6 +273,37 @@ static int method_metrics(gd_conn *c, const gd_message *m, msgpack_packer *pk,
 	return gd_metrics_pack(c->srv->jobs, &who, &rt, &k, pk, err);
 }
 
+/* watch (watch.h): snapshots are method_metrics' result; a tick that finds
+ * the socket without room is skipped; a snapshot written parks under
+ * backpressure like run's items. */
+static int watch_snapshot(void *arg, msgpack_packer *pk, gd_proto_error *err)
+{
+	return method_metrics(arg, NULL, pk, err);
+}
+
+static bool watch_writable(void *arg)
+{
+	gd_conn *c = arg;
+	return gort_fd_wait(c->fd, GORT_FD_WRITE, gort_now(), NULL) > 0;
+}
+
+static int watch_send(void *arg, const msgpack_sbuffer *sb)
+{
+	return conn_write(arg, sb, WRITE_TIMEOUT, true);
+}
+
+static int method_watch(gd_conn *c, const gd_message *m, msgpack_packer *pk, gd_proto_error *err)
+{
+	gd_watch_io io = {c->ctx, &c->watches, watch_snapshot, watch_writable, watch_send, c};
+	return gd_watch_run(&io, m->msgid, m->params, pk, err);
+}
+
+static int method_unwatch(gd_conn *c, const gd_message *m, msgpack_packer *pk,
+                          gd_proto_error *err)
+{
+	return gd_watch_stop(&c->watches, m->params, pk, err);
+}
+
 static const method_fn methods[GD_METHOD_COUNT_] = {
 	[GD_METHOD_HELLO] = method_hello,
 	[GD_METHOD_VERSION] = method_version,
@@ -282,6 +317,8 @@ static const method_fn methods[GD_METHOD_COUNT_] = {
 	[GD_METHOD_OUTPUT] = method_output,
 	[GD_METHOD_RUN] = method_run,
 	[GD_METHOD_METRICS] = method_metrics,
+	[GD_METHOD_WATCH] = method_watch,
+	[GD_METHOD_UNWATCH] = method_unwatch,
 };
 
 /* Runs the request's method and writes its response. */
@@ -521,6 +558,7 @@ static int conn_new(gd_server *s, gort_fd *fd, const gd_limits *lim, gd_conn **r
 	c->hello_deadline = gort_now() + lim->handshake_timeout;
 	c->wlock = (gort_mutex)GORT_MUTEX_INIT;
 	c->handlers = (gort_waitgroup)GORT_WAITGROUP_INIT;
+	c->watches = (gd_watch_set)GD_WATCH_SET_INIT;
 	*ret = c;
 	return 0;
 }

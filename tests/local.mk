@@ -144,3 +144,8 @@ tests_test_engine_LDFLAGS = $(GT_LINK)
 # The job table and job methods against the real daemon (issue 7, step 3).
 TESTS += tests/jobs.test
 EXTRA_DIST += tests/jobs.test
+
+# The watch and unwatch methods against the real daemon (python client),
+# and goctl metrics --watch / goctl top (sh).
+TESTS += tests/watch.test tests/goctl-watch.test
+EXTRA_DIST += tests/watch.test tests/goctl-watch.test
