@@ -1,35 +1,15 @@
-/* cmd_submit.c — `goctl submit [--timeout D] [--fail-fast] [--queue-capacity N]
- * PIPELINE`: parses the pipeline's human form here (docs/pipelines.md),
- * so a bad spec is reported with its stage and byte position before
- * anything is sent (exit 2), then sends its wire form to `submit` and
- * prints the job id.  The daemon validates the spec again.
+/* cmd_submit.c — `goctl submit [-f FILE] [--timeout D] [--fail-fast]
+ * [--queue-capacity N] [PIPELINE]`: takes the job from PIPELINE, parsed
+ * here in its human form (docs/pipelines.md) so that a bad spec is reported
+ * with its stage and byte position before anything is sent (exit 2), or
+ * from a JSON job file (job.c, jobfile.c); sends its wire form to `submit`
+ * and prints the job id.  The daemon validates the spec again.
  */
 #include "config.h"
 
 #include "job.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <string.h>
-
-#include "pipespec.h"
-
-/* Parses the human form: 0 and *ret, or prints why and returns the exit code. */
-static int parse_pipeline(const char *text, gd_pipe_spec **ret)
-{
-	size_t len = strlen(text);
-	gd_pipe_error perr;
-	int r = gd_pipe_parse(text, len, ret, &perr);
-	if (r == -ENOMEM) {
-		gc_errorf("out of memory");
-		return GC_EXIT_FAILURE;
-	}
-	if (r < 0) {
-		gc_errorf("%s (at byte %" PRIu32 ")", perr.message, perr.pos);
-		return GC_EXIT_USAGE;
-	}
-	return 0;
-}
 
 static int submit_send(gc_ctx *ctx, gc_job_req *q)
 {
@@ -58,22 +38,17 @@ static int submit_send(gc_ctx *ctx, gc_job_req *q)
 static int submit_exec(gc_ctx *ctx, const gc_args *args)
 {
 	gc_job_req q;
-	int r = gc_job_req_parse(&gc_cmd_submit, args, &q);
+	int r = gc_job_req_init(&gc_cmd_submit, args, &q);
 	if (r)
 		return r;
-	gd_pipe_spec *spec = NULL;
-	r = parse_pipeline(args->argv[0], &spec);
-	if (r)
-		return r;
-	q.spec = spec;
 	r = submit_send(ctx, &q);
-	gd_pipe_free(spec);
+	gc_job_req_free(&q);
 	return r;
 }
 
 const gc_cmd gc_cmd_submit = {
 	.name = "submit",
-	.usage = "[--timeout DURATION] [--fail-fast] [--queue-capacity N] PIPELINE",
+	.usage = "[-f FILE] [--timeout DURATION] [--fail-fast] [--queue-capacity N] [PIPELINE]",
 	.summary = "submit a job pipeline and print its id",
 	.help = "Parses PIPELINE (one argument, e.g. 'seq 1 100 | map upper | count';\n"
 	        "the grammar is in pipelines.md) and submits it as a job owned by your\n"
@@ -82,9 +57,14 @@ const gc_cmd gc_cmd_submit = {
 	        "job streams nothing back: end it in collect and read the items with\n"
 	        "'goctl output ID', or in count, file or discard.  When the daemon's\n"
 	        "admission queue is full the submission is refused at once (exit 1).\n"
+	        "With -f FILE the job comes from a JSON job file instead ('-': standard\n"
+	        "input): {\"pipeline\": \"...\"} or {\"spec\": [...]} (the wire form, sent\n"
+	        "unchecked: the daemon validates it), with optional \"timeout\",\n"
+	        "\"fail_fast\" and \"queue_capacity\", which options given here override\n"
+	        "(pipelines.md, \"Job files\").  A bad job file: exit status 2.\n"
 	        "With --json: {\"id\": ID}.",
 	.opts = gc_job_opts,
-	.min_args = 1,
+	.min_args = 0,
 	.max_args = 1,
 	.exec = submit_exec,
 };

@@ -2,8 +2,11 @@
  * failure to connect in words an operator can act on, the hello handshake,
  * and request/response exchanges matched by msgid.
  *
- * Invariants: one request is in flight at a time (goctl's commands are
- * sequential), so a response with another msgid is stale and dropped; the
+ * Invariants: gc_conn_call has one request in flight at a time (goctl's
+ * commands are sequential), so a response with another msgid is stale and
+ * dropped; the asynchronous calls at the end (gc_conn_send...: goctl run's
+ * poll loop) leave matching msgids to their caller and queue what they
+ * send in c->out, written by gc_conn_flush without blocking; the
  * socket is non-blocking after connect() and every wait is a poll() bounded
  * by the current call's deadline; after a transport or protocol failure the
  * connection is marked broken and refuses further calls.  No locking: a
@@ -38,6 +41,8 @@ struct gc_conn {
 	int64_t deadline;     /* of the call in progress (gc_now() clock); 0: none */
 	bool broken;          /* a failure left the stream unusable */
 	gc_hello hello;       /* the daemon's hello result */
+	msgpack_sbuffer out;  /* gc_conn_send: requests not written yet, from out_off */
+	size_t out_off;
 	char path[sizeof ((struct sockaddr_un *)0)->sun_path];
 };
 
@@ -548,6 +553,7 @@ void gc_conn_close(gc_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	gd_decoder_free(c->dec);
+	msgpack_sbuffer_destroy(&c->out);
 	free(c);
 }
 
@@ -564,4 +570,101 @@ const char *gc_conn_path(const gc_conn *c)
 void gc_conn_set_timeout(gc_conn *c, int64_t timeout_ns)
 {
 	c->timeout_ns = timeout_ns;
+}
+
+/* ---- asynchronous use (see conn.h) ------------------------------------------------ */
+
+int gc_conn_send(gc_conn *c, const char *method, uint32_t nparams, gc_pack_params pack,
+                 void *userdata, uint32_t *ret_msgid, gc_error *err)
+{
+	err->code = 0;
+	if (c->broken)
+		return gc_fail(err, -ENOTCONN, GC_EXIT_FAILURE, "the connection to %s is closed",
+		               c->path);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &c->out, msgbuf_write);
+	size_t before = c->out.size;
+	uint32_t msgid = c->next_msgid;
+	int r = gd_proto_pack_request(&pk, msgid, method, nparams);
+	if (r == 0 && pack)
+		r = pack(&pk, userdata);
+	if (r < 0) {
+		c->out.size = before; /* drop the partial request */
+		return gc_fail(err, r, GC_EXIT_FAILURE, "cannot encode the %s request: %s", method,
+		               strerror(-r));
+	}
+	c->next_msgid++;
+	*ret_msgid = msgid;
+	return 0;
+}
+
+size_t gc_conn_out_pending(const gc_conn *c)
+{
+	return c->out.size - c->out_off;
+}
+
+int gc_conn_flush(gc_conn *c, gc_error *err)
+{
+	while (c->out_off < c->out.size) {
+		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.size - c->out_off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			c->out_off += (size_t)n;
+		else if (errno == EAGAIN)
+			return 0;
+		else if (errno != EINTR)
+			return conn_lost(c, errno, err);
+	}
+	c->out.size = c->out_off = 0; /* all written: reuse the buffer from its start */
+	return 0;
+}
+
+int gc_conn_read(gc_conn *c, gc_error *err)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n > 0) {
+			gd_proto_error perr;
+			if (gd_decoder_feed(c->dec, buf, (size_t)n, &perr) < 0)
+				return conn_broken(c, gc_fail(err, -EPROTO, GC_EXIT_FAILURE,
+				                              "godaemon sent an invalid message: %s",
+				                              perr.message));
+			return 0;
+		}
+		if (n == 0)
+			return conn_lost(c, 0, err); /* every message before it was taken */
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EINTR)
+			return conn_lost(c, errno, err);
+	}
+}
+
+int gc_conn_take(gc_conn *c, gd_message *ret, gc_error *err)
+{
+	gd_proto_error perr;
+	gd_message m = { 0 };
+	int r = gd_decoder_next(c->dec, &m, &perr);
+	if (r == 0)
+		return 0;
+	if (r < 0)
+		return conn_broken(c, gc_fail(err, -EPROTO, GC_EXIT_FAILURE,
+		                              "godaemon sent an invalid message: %s", perr.message));
+	if (m.type == GD_MSG_NOTIFICATION && m.method == GD_METHOD_ERROR) {
+		r = report_daemon_error(c, m.params->via.array.size ? &m.params->via.array.ptr[0]
+		                                                    : m.params,
+		                        true, err);
+		gd_message_free(&m);
+		return r;
+	}
+	*ret = m;
+	return 1;
+}
+
+int gc_conn_response_error(gc_conn *c, const gd_message *m, gc_error *err)
+{
+	if (m->type != GD_MSG_RESPONSE || m->error->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	return report_daemon_error(c, m->error, false, err);
 }

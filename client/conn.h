@@ -88,6 +88,32 @@ int gc_conn_call_notify(gc_conn *c, const char *method, uint32_t nparams, gc_pac
 /* The socket (e.g. for shutdown(2) from a signal handler). */
 int gc_conn_fd(const gc_conn *c);
 
+/* ---- asynchronous use: one poll(2) loop driving the connection ----------
+ * (goctl run: feeds, status requests and the run in flight at once.)
+ * gc_conn_send queues a request and returns its msgid; gc_conn_flush
+ * writes what the socket takes now (poll for POLLOUT while
+ * gc_conn_out_pending is not 0); gc_conn_read reads what has arrived and
+ * gc_conn_take returns the messages read, one by one.  None of them
+ * blocks or looks at the call timeout.  Do not mix with gc_conn_call while
+ * requests sent this way are unanswered.  Failures break the connection,
+ * as for gc_conn_call. */
+/* 0 and *ret_msgid, or -ENOMEM / -ENOTCONN with err filled. */
+int gc_conn_send(gc_conn *c, const char *method, uint32_t nparams, gc_pack_params pack,
+                 void *userdata, uint32_t *ret_msgid, gc_error *err);
+int gc_conn_flush(gc_conn *c, gc_error *err);
+size_t gc_conn_out_pending(const gc_conn *c);
+/* 0 (also when nothing was there: EAGAIN), or -ECONNRESET when the daemon
+ * closed the connection, or another failure. */
+int gc_conn_read(gc_conn *c, gc_error *err);
+/* 1 and *ret (free it with gd_message_free): a response (an error object
+ * included: see gc_conn_response_error) or a notification other than
+ * "error"; 0: no whole message buffered; negative: the daemon's fatal
+ * "error" notification or an invalid message, with err filled. */
+int gc_conn_take(gc_conn *c, gd_message *ret, gc_error *err);
+/* For a response m: 0 if it carries no error, else -EREMOTE with err
+ * filled as gc_conn_call does. */
+int gc_conn_response_error(gc_conn *c, const gd_message *m, gc_error *err);
+
 /* Formats err (printf-style) and returns r, for `return gc_fail(...)`. */
 int gc_fail(gc_error *err, int r, int exit_code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

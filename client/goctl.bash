@@ -1,8 +1,9 @@
 # goctl.bash — bash completion for goctl(1), installed as "goctl" in the
 # bash-completion directory.  Completes global options, command names, each
 # command's options (read from `goctl --help` and `goctl COMMAND --help`, so
-# the script never falls behind the command table), paths for --socket, and
-# durations for --timeout and for --interval (metrics --watch, top).
+# the script never falls behind the command table), and paths for --socket
+# and for submit's and run's -f/--file, and durations for --timeout and for
+# --interval (metrics --watch, top).
 
 # The command names, from goctl --help ($1: the goctl being completed).
 _goctl_commands()
@@ -51,6 +52,12 @@ _goctl()
 		;;
 	--interval | -d)
 		candidates="100ms 250ms 500ms 1s 2s 5s 10s"
+		;;
+	--file | -f)
+		# submit and run: a job file (JSON), or - for standard input.
+		compopt -o filenames 2>/dev/null
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		return
 		;;
 	*)
 		if [[ -z $cmd && $cur == -* ]]; then

@@ -1,17 +1,22 @@
 /* job.c — helpers of goctl's job commands (job.h): the id argument, one-id
- * calls, map lookups, and the status map for people.  Result maps are read
- * defensively: a missing key or one of another type reads as 0 or "", so
- * a daemon adding keys, or dropping optional ones, never crashes goctl.
+ * calls, map lookups, the status map for people, and the job request of
+ * submit and run (options, the PIPELINE argument or a job file, packing).
+ * Result maps are read defensively: a missing key or one of another type
+ * reads as 0 or "", so a daemon adding keys, or dropping optional ones,
+ * never crashes goctl.  A job file's spec is sent without a local check:
+ * validating specs is the daemon's job (jobfile.h).
  */
 #include "config.h"
 
 #include "job.h"
 
-#include "conf.h"
+#include "jobfile.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int gc_job_id_arg(const gc_cmd *cmd, const char *s, uint64_t *id)
 {
@@ -156,38 +161,138 @@ const gc_opt gc_job_opts[] = {
 	[GC_JOB_OPT_FAIL_FAST] = { "fail-fast", 0, NULL, "the first error item fails the job" },
 	[GC_JOB_OPT_QUEUE_CAPACITY] = { "queue-capacity", 0, "N",
 		                        "items per edge between stages (1 to 1048576)" },
+	[GC_JOB_OPT_FILE] = { "file", 'f', "FILE", "read the job from a JSON job file (-: stdin)" },
 	{ 0 },
 };
 
-int gc_job_req_parse(const gc_cmd *cmd, const gc_args *args, gc_job_req *q)
+/* The options given on the command line, into *q (left as they are when
+ * absent): 0, or prints cmd's usage error and returns its exit code. */
+static int parse_options(const gc_cmd *cmd, const gc_args *args, gc_job_req *q)
 {
 	const char *t = args->opt[GC_JOB_OPT_TIMEOUT], *qc = args->opt[GC_JOB_OPT_QUEUE_CAPACITY];
-	int64_t ns;
-	q->timeout_ms = -1;
-	if (t) {
-		if (gd_conf_parse_duration(t, &ns) < 0 || ns < 0)
-			return gc_usage_error(cmd, "invalid --timeout '%s' (e.g. 500ms, 10s, 2m; 0: none)",
-			                      t);
-		/* Round up: a positive timeout never becomes 0 (none). */
-		q->timeout_ms = ns / 1000000 + (ns % 1000000 != 0);
-	}
-	q->fail_fast = args->opt[GC_JOB_OPT_FAIL_FAST] != NULL;
-	q->queue_capacity = 0;
+	if (t && gc_duration_ms(t, &q->timeout_ms) < 0)
+		return gc_usage_error(cmd, "invalid --timeout '%s' (e.g. 500ms, 10s, 2m; 0: none)", t);
+	if (args->opt[GC_JOB_OPT_FAIL_FAST])
+		q->fail_fast = true;
 	if (qc && gc_parse_uint(qc, 1, 1048576, &q->queue_capacity) < 0)
 		return gc_usage_error(cmd, "invalid --queue-capacity '%s' (1 to 1048576)", qc);
 	return 0;
 }
 
+/* Parses the human form: 0 and *ret, or prints why (after "FILE:
+ * \"pipeline\": " for a job file's) and returns the exit code. */
+static int parse_pipeline(const char *file, const char *text, gd_pipe_spec **ret)
+{
+	gd_pipe_error perr;
+	int r = gd_pipe_parse(text, strlen(text), ret, &perr);
+	if (r == -ENOMEM) {
+		gc_errorf("out of memory");
+		return GC_EXIT_FAILURE;
+	}
+	if (r < 0 && file)
+		gc_errorf("%s: \"pipeline\": %s (at byte %" PRIu32 ")", file, perr.message, perr.pos);
+	else if (r < 0)
+		gc_errorf("%s (at byte %" PRIu32 ")", perr.message, perr.pos);
+	return r < 0 ? GC_EXIT_USAGE : 0;
+}
+
+/* The job file at path into *q: its options, and its pipeline parsed or
+ * its spec's wire form.  0, or prints why and returns the exit code. */
+static int load_job_file(const char *path, gc_job_req *q)
+{
+	gc_jobfile jf;
+	char msg[1024];
+	int r = gc_jobfile_load(path, &jf, msg, sizeof msg);
+	if (r < 0) {
+		gc_errorf("%s", msg);
+		return r == -ENOMEM ? GC_EXIT_FAILURE : GC_EXIT_USAGE;
+	}
+	q->timeout_ms = jf.timeout_ms;
+	q->fail_fast = jf.fail_fast == 1;
+	q->queue_capacity = jf.queue_capacity;
+	q->wire = jf.wire, q->wire_len = jf.wire_len;
+	jf.wire = NULL; /* handed to q */
+	if (jf.pipeline)
+		r = parse_pipeline(gc_jobfile_name(path), jf.pipeline, &q->spec);
+	gc_jobfile_free(&jf);
+	return r;
+}
+
+/* The options and, with -f, the job file; without -f, spec and wire stay
+ * NULL.  Returns as gc_job_req_init. */
+static int job_req_parse(const gc_cmd *cmd, const gc_args *args, gc_job_req *q)
+{
+	const char *file = args->opt[GC_JOB_OPT_FILE];
+	gc_job_req cli = { .timeout_ms = -1 };
+	*q = (gc_job_req){ .timeout_ms = -1 };
+	int r = parse_options(cmd, args, &cli);
+	if (r)
+		return r;
+	if (file && args->argc > 0)
+		return gc_usage_error(cmd, "the pipeline is given both as an argument and in a job "
+		                      "file (-f %s): give one", file);
+	if (file && (r = load_job_file(file, q)) != 0) {
+		gc_job_req_free(q);
+		return r;
+	}
+	/* The command line overrides the job file. */
+	if (cli.timeout_ms >= 0)
+		q->timeout_ms = cli.timeout_ms;
+	q->fail_fast = q->fail_fast || cli.fail_fast;
+	if (cli.queue_capacity)
+		q->queue_capacity = cli.queue_capacity;
+	return 0;
+}
+
+/* The job runs in goctl's directory: without it relative paths would
+ * resolve against the daemon's (/ under systemd). */
+static void job_req_cwd(gc_job_req *q)
+{
+	q->cwd = getcwd(NULL, 0);
+	if (!q->cwd)
+		gc_errorf("warning: cannot read the current directory (%s): relative paths in "
+		          "the pipeline will resolve against godaemon's", strerror(errno));
+}
+
+int gc_job_req_init(const gc_cmd *cmd, const gc_args *args, gc_job_req *q)
+{
+	int r = job_req_parse(cmd, args, q);
+	if (r == 0 && !args->opt[GC_JOB_OPT_FILE]) {
+		if (args->argc < 1)
+			return gc_usage_error(cmd, "%s: missing argument: the pipeline (or -f FILE)",
+			                      cmd->name);
+		r = parse_pipeline(NULL, args->argv[0], &q->spec);
+	}
+	if (r == 0)
+		job_req_cwd(q);
+	return r;
+}
+
+void gc_job_req_free(gc_job_req *q)
+{
+	gd_pipe_free(q->spec);
+	free(q->wire);
+	free(q->cwd);
+	q->spec = NULL;
+	q->wire = NULL;
+	q->cwd = NULL;
+	q->wire_len = 0;
+}
+
 int gc_job_req_pack(msgpack_packer *pk, void *userdata)
 {
 	const gc_job_req *q = userdata;
-	size_t n = (q->timeout_ms >= 0) + q->fail_fast + (q->queue_capacity > 0);
-	int r = gd_pipe_pack(pk, q->spec) | msgpack_pack_map(pk, n);
+	size_t n = (q->timeout_ms >= 0) + q->fail_fast + (q->queue_capacity > 0) + !!q->cwd;
+	/* A job file's spec goes out byte for byte as its file said. */
+	int r = q->wire ? pk->callback(pk->data, q->wire, q->wire_len) : gd_pipe_pack(pk, q->spec);
+	r |= msgpack_pack_map(pk, n);
 	if (q->timeout_ms >= 0)
 		r |= gc_pk_kv_u64(pk, "timeout", (uint64_t)q->timeout_ms);
 	if (q->fail_fast)
 		r |= gc_pk_str(pk, "fail_fast") | msgpack_pack_true(pk);
 	if (q->queue_capacity)
 		r |= gc_pk_kv_u64(pk, "queue_capacity", q->queue_capacity);
+	if (q->cwd)
+		r |= gc_pk_str(pk, "cwd") | gc_pk_str(pk, q->cwd);
 	return r ? -ENOMEM : 0;
 }

@@ -39,19 +39,33 @@ int gc_print_status(const gc_ctx *ctx, const msgpack_object *st);
 
 /* The options submit and run share (their gc_cmd .opts), the request both
  * send, and its packer for gc_conn_call (userdata: a gc_job_req). */
-enum { GC_JOB_OPT_TIMEOUT, GC_JOB_OPT_FAIL_FAST, GC_JOB_OPT_QUEUE_CAPACITY };
+enum { GC_JOB_OPT_TIMEOUT, GC_JOB_OPT_FAIL_FAST, GC_JOB_OPT_QUEUE_CAPACITY, GC_JOB_OPT_FILE };
 extern const gc_opt gc_job_opts[];
 
 typedef struct gc_job_req {
-	gd_pipe_spec *spec;
+	gd_pipe_spec *spec;      /* the parsed pipeline, or NULL */
+	char *wire;              /* or a job file's "spec": its wire form packed as
+	                          * it came, unvalidated (the daemon validates) */
+	size_t wire_len;         /* bytes of wire */
 	int64_t timeout_ms;      /* -1: not given */
 	bool fail_fast;
 	uint64_t queue_capacity; /* 0: not given */
+	char *cwd;               /* goctl's working directory (the job's), or NULL */
 } gc_job_req;
 
-/* Fills *q (but spec) from args: 0, or prints cmd's usage error and
- * returns its exit code. */
-int gc_job_req_parse(const gc_cmd *cmd, const gc_args *args, gc_job_req *q);
+/* Fills *q from the command line of submit or run: the job from the
+ * PIPELINE argument (parsed here, so a bad one is refused before anything
+ * is sent) or from the job file of -f FILE (docs/pipelines.md, "Job
+ * files"; its "spec" is packed as it came, unvalidated), and the options,
+ * those of the command line overriding the file's.  0 (release *q with
+ * gc_job_req_free), or prints the error and returns the exit code:
+ * GC_EXIT_USAGE for anything wrong with the command line or the job file
+ * (both or neither of PIPELINE and -f included); *q then holds nothing.
+ * The job's working directory is goctl's: relative paths in the pipeline
+ * resolve against it (a warning, and none sent, if it cannot be read). */
+int gc_job_req_init(const gc_cmd *cmd, const gc_args *args, gc_job_req *q);
+/* Frees the spec or wire form. */
+void gc_job_req_free(gc_job_req *q);
 int gc_job_req_pack(msgpack_packer *pk, void *userdata);
 
 #endif

@@ -59,6 +59,11 @@ EXTRA_DIST += tests/goctl-metrics.test
 TESTS += tests/goctl-run.test
 EXTRA_DIST += tests/goctl-run.test
 
+# Job files (goctl submit/run -f FILE): JSON read with jansson (client/jobfile.c).
+client_goctl_SOURCES += client/jobfile.c client/jobfile.h
+client_goctl_CFLAGS += $(JANSSON_CFLAGS)
+client_goctl_LDADD += $(JANSSON_LIBS)
+
 # goctl metrics --watch and goctl top: the watch method (tests/goctl-watch.test).
 client_goctl_SOURCES += client/watchcall.c client/watchcall.h client/cmd_top.c
 client_goctl_LDADD += $(PTHREAD_LIBS)

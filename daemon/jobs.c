@@ -21,19 +21,36 @@
  * context, cancelled by gd_jobs_stop (and with the root).
  *
  * Goroutines: one scheduler (starts queued jobs when running ones end,
- * reaps expired records; woken through t->wake), plus the engine's.
+ * reaps expired records; woken through t->wake), the engine's, and one
+ * feeder per run job with a stdin source (below), which lives within its
+ * gd_jobs_run call.
  *
  * Streaming: a job started by gd_jobs_run has its `client` sink bound to
- * the caller's function (the connection); gd_jobs_run holds a reference
- * and returns only once the record is final, so the sink never outlives
- * the connection.  For submit the `client` sink's items are dropped.  Not
- * here yet: a `stdin` source gets no items (it ends at once).
+ * the caller's function (the connection), gated so that no item goes out
+ * before the "job" notification; gd_jobs_run holds a reference and returns
+ * only once the record is final, so the sink never outlives the
+ * connection.  For submit the `client` sink's items are dropped and a
+ * `stdin` source ends at once.
+ *
+ * Feeding: a run job whose source is `stdin` has a feeder (rec->feed): the
+ * connection's reader hands feed and feed_end requests over in arrival
+ * order (gd_jobs_feed, never blocking: the pending list is bounded by the
+ * connection's max_inflight, since a request counts as in flight until
+ * answered), and one feeder goroutine per job applies them in that order —
+ * the only goroutine calling gd_job_feed and gd_job_feed_end, as the
+ * engine requires.  It waits while the job is queued, parks in gd_job_feed
+ * while the stdin queue is full (backpressure), and is unparked by the
+ * job's end or cancellation (the stage contexts), so a client that goes
+ * away while its feed is parked still cancels the job.  gd_jobs_run closes
+ * the feeder once the job is final and waits for it, so every request
+ * handed over is answered before run's response.
  */
 #include "config.h"
 #include "jobs.h"
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +66,16 @@ typedef enum rec_state {
 	REC_RUNNING,
 	REC_FINAL, /* rec->final holds the engine's final state */
 } rec_state;
+
+/* The stdin side of a run job whose source is `stdin` (see the top).
+ * head/tail, closed and ended are guarded by t->lock. */
+typedef struct feeder {
+	gd_feed_req *head, *tail; /* handed over, not applied yet, in arrival order */
+	bool closed;              /* the run is ending: requests are answered at once */
+	bool ended;               /* feed_end was applied */
+	gort_chan *wake;          /* capacity 1: requests pending, the job started or ended */
+	gort_chan *gone;          /* closed when the feeder goroutine returns */
+} feeder;
 
 typedef struct rec rec;
 typedef struct rec_list {
@@ -72,6 +99,12 @@ struct rec {
 	gort_chan *done;         /* closed once final */
 	gid_t *groups;
 	char *env[5];            /* PATH, HOME, USER, LOGNAME, NULL */
+	char *cwd;               /* the cwd option (opts.cwd), or NULL */
+	uint64_t run_conn;       /* run: the connection running it (0: submitted) */
+	const gd_run_io *io;     /* run: its connection, valid while gd_jobs_run runs */
+	gort_chan *announced;    /* run: closed once the "job" notification is written */
+	bool announced_flag;     /* atomic: announced is closed (the sink's fast path) */
+	feeder *feed;            /* run with a stdin source: its feeder; else NULL */
 	rec *prev, *next;        /* state list */
 	rec *hnext;              /* hash chain */
 };
@@ -174,7 +207,14 @@ static void rec_free(rec *r)
 	}
 	gd_pipe_free(r->spec);
 	gort_chan_unref(r->done);
+	gort_chan_unref(r->announced);
+	if (r->feed) {
+		gort_chan_unref(r->feed->wake);
+		gort_chan_unref(r->feed->gone);
+		free(r->feed);
+	}
 	free(r->groups);
+	free(r->cwd);
 	for (size_t i = 0; r->env[i]; i++)
 		free(r->env[i]);
 	free(r);
@@ -195,6 +235,13 @@ static void wake(gd_jobs *t)
 	(void)gort_chan_try_send(t->wake, NULL);
 }
 
+/* The job of a feeder started or ended: it may apply its requests. */
+static void wake_feeder(rec *r)
+{
+	if (r->feed)
+		(void)gort_chan_try_send(r->feed->wake, NULL);
+}
+
 /* Under the lock: the record is final now. */
 static void rec_finish(gd_jobs *t, rec *r, gd_job_state st)
 {
@@ -204,6 +251,7 @@ static void rec_finish(gd_jobs *t, rec *r, gd_job_state st)
 	list_push(&t->finished, r);
 	t->nfinished++;
 	gort_chan_close(r->done);
+	wake_feeder(r);
 }
 
 /* The engine's on_done, on the job's last goroutine. */
@@ -232,8 +280,10 @@ static void rec_start(gd_jobs *t, rec *r)
 	t->nrunning++;
 	gort_waitgroup_add(&t->live, 1);
 	int e = gd_job_start(r->spec, &r->opts, t->ctx, &r->job);
+	if (e == 0 && !r->feed)
+		gd_job_feed_end(r->job); /* no feeder (submit): stdin is empty */
 	if (e == 0)
-		gd_job_feed_end(r->job); /* submit streams no input: stdin is empty */
+		wake_feeder(r);
 	if (e < 0) {
 		r->job = NULL;
 		snprintf(r->start_error, sizeof r->start_error, "the job could not start: %s",
@@ -478,13 +528,35 @@ static bool key_is(const msgpack_object *k, const char *s)
 	       memcmp(k->via.str.ptr, s, k->via.str.size) == 0;
 }
 
-/* The options map: timeout (ms), fail_fast, queue_capacity. */
-static int parse_options(const msgpack_object *o, gd_job_opts *opts, gd_proto_error *err)
+/* The cwd option: an absolute path without NUL, shorter than PATH_MAX. */
+static int parse_cwd(const msgpack_object *v, rec *r, gd_proto_error *err)
 {
+	bool ok = v->type == MSGPACK_OBJECT_STR;
+	const char *p = ok ? v->via.str.ptr : NULL;
+	uint32_t n = ok ? v->via.str.size : 0;
+	if (!ok || n == 0 || p[0] != '/' || n >= PATH_MAX || memchr(p, 0, n))
+		return gd_proto_fail(err, GD_E_INVALID_PARAMS,
+		                     "options: cwd must be an absolute path without NUL bytes, "
+		                     "shorter than %d bytes", PATH_MAX);
+	free(r->cwd);
+	if (!(r->cwd = strndup(p, n)))
+		return gd_proto_fail(err, GD_E_NO_MEMORY, "out of memory for the job's cwd");
+	r->opts.cwd = r->cwd;
+	return 0;
+}
+
+/* The options map: timeout (ms), fail_fast, queue_capacity, cwd. */
+static int parse_options(const msgpack_object *o, rec *r, gd_proto_error *err)
+{
+	gd_job_opts *opts = &r->opts;
 	for (uint32_t i = 0; i < o->via.map.size; i++) {
 		const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
 		bool u = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
-		if (key_is(k, "timeout") && u && v->via.u64 <= INT64_MAX / GORT_MILLISECOND)
+		if (key_is(k, "cwd")) {
+			int e = parse_cwd(v, r, err);
+			if (e < 0)
+				return e;
+		} else if (key_is(k, "timeout") && u && v->via.u64 <= INT64_MAX / GORT_MILLISECOND)
 			opts->timeout = (int64_t)v->via.u64 * GORT_MILLISECOND;
 		else if (key_is(k, "fail_fast") && v->type == MSGPACK_OBJECT_BOOLEAN)
 			opts->fail_fast = v->via.boolean;
@@ -493,7 +565,8 @@ static int parse_options(const msgpack_object *o, gd_job_opts *opts, gd_proto_er
 		else
 			return gd_proto_fail(err, GD_E_INVALID_PARAMS,
 			                     "options: unknown key or bad value at entry %u "
-			                     "(timeout: ms, fail_fast: bool, queue_capacity: 1..1048576)",
+			                     "(timeout: ms, fail_fast: bool, queue_capacity: 1..1048576, "
+			                     "cwd: str)",
 			                     i + 1);
 	}
 	return 0;
@@ -511,7 +584,7 @@ static int rec_new(const gd_caller *who, const msgpack_object *params, rec **ret
 	r->gid = who->gid;
 	r->refs = 1;
 	gd_pipe_error pe;
-	int e = parse_options(&params->via.array.ptr[1], &r->opts, err);
+	int e = parse_options(&params->via.array.ptr[1], r, err);
 	if (e == 0) {
 		e = gd_pipe_decode(&params->via.array.ptr[0], &r->spec, &pe);
 		if (e == -EINVAL)
@@ -564,21 +637,45 @@ static int admit(gd_jobs *t, rec *r, gd_proto_error *err)
 	return 0;
 }
 
-int gd_jobs_submit(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
-                   msgpack_packer *pk, gd_proto_error *err)
+static int rec_bind_run(rec *r, const gd_caller *who, const gd_run_io *io,
+                        gd_proto_error *err);
+
+/* What submit and run share: decodes params into a new record, binds it to
+ * run's connection (io not NULL) and admits it.  0 and *ret with a
+ * reference for the caller (the table holds its own), or an error. */
+static int rec_submit(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
+                      const gd_run_io *io, rec **ret, gd_proto_error *err)
 {
 	rec *r;
 	int e = rec_new(who, params, &r, err);
 	if (e < 0)
 		return e;
+	if (io && (e = rec_bind_run(r, who, io, err)) < 0) {
+		rec_free(r);
+		return e;
+	}
 	gort_mutex_lock(&t->lock);
 	e = admit(t, r, err);
-	uint64_t id = r->id;
+	if (e == 0)
+		r->refs++;
 	gort_mutex_unlock(&t->lock);
 	if (e < 0) {
 		rec_free(r);
 		return e;
 	}
+	*ret = r;
+	return 0;
+}
+
+int gd_jobs_submit(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
+                   msgpack_packer *pk, gd_proto_error *err)
+{
+	rec *r;
+	int e = rec_submit(t, who, params, NULL, &r, err);
+	if (e < 0)
+		return e;
+	uint64_t id = r->id;
+	rec_unref(r);
 	log_debug("job %llu submitted by uid %u", (unsigned long long)id, (unsigned)who->uid);
 	return msgpack_pack_map(pk, 1) | msgpack_pack_str_with_body(pk, "id", 2) |
 	       msgpack_pack_uint64(pk, id) ? -ENOMEM : 0;
@@ -743,13 +840,10 @@ int gd_jobs_list(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
 	return 0;
 }
 
-int gd_jobs_cancel(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
-                   msgpack_packer *pk, gd_proto_error *err)
+/* Cancels r whatever its state (queued: final at once; running: the
+ * engine's cancellation; final: nothing); returns its state's name then. */
+static const char *rec_cancel(gd_jobs *t, rec *r)
 {
-	rec *r;
-	int e = find(t, who, params, &r, err);
-	if (e < 0)
-		return e;
 	gort_mutex_lock(&t->lock);
 	if (r->state == REC_QUEUED) {
 		list_remove(&t->queue, r);
@@ -761,6 +855,17 @@ int gd_jobs_cancel(gd_jobs *t, const gd_caller *who, const msgpack_object *param
 	const char *st = state_name(r->state, r->final);
 	gort_mutex_unlock(&t->lock);
 	wake(t);
+	return st;
+}
+
+int gd_jobs_cancel(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
+                   msgpack_packer *pk, gd_proto_error *err)
+{
+	rec *r;
+	int e = find(t, who, params, &r, err);
+	if (e < 0)
+		return e;
+	const char *st = rec_cancel(t, r);
 	e = msgpack_pack_map(pk, 2) | pk_u64(pk, "id", r->id) | pk_str(pk, "state") |
 	    pk_str(pk, st);
 	rec_unref(r);
@@ -866,52 +971,255 @@ int gd_jobs_each_running(gd_jobs *t, const gd_caller *who, gd_jobs_each_fn fn, v
 	return e;
 }
 
-/* ---- run --------------------------------------------------------------------- */
+/* ---- run ----------------------------------------------------------------------- */
 
-/* Cancels r whatever its state (queued: final at once; running: the
- * engine's cancellation; final: nothing). */
-static void rec_cancel(gd_jobs *t, rec *r)
+/* The `client` sink of a run job: nothing goes out before the "job"
+ * notification (admit may start the job before run has written it). */
+static int run_sink(void *arg, const char *data, size_t len)
 {
+	rec *r = arg;
+	if (!__atomic_load_n(&r->announced_flag, __ATOMIC_ACQUIRE))
+		(void)gort_chan_recv(r->announced, NULL);
+	return r->io->client(r->io->arg, data, len);
+}
+
+static int rec_bind_run(rec *r, const gd_caller *who, const gd_run_io *io,
+                        gd_proto_error *err)
+{
+	r->run_conn = who->conn;
+	r->io = io;
+	r->opts.client = run_sink;
+	r->opts.client_arg = r;
+	if (!(r->announced = gort_chan_make(0, 0)))
+		return gd_proto_fail(err, GD_E_NO_MEMORY, "out of memory for the job");
+	if (r->spec->root.stages[0].kind != GD_PIPE_STDIN)
+		return 0;
+	feeder *f = calloc(1, sizeof *f);
+	if (f)
+		r->feed = f; /* freed with the record */
+	if (!f || !(f->wake = gort_chan_make(0, 1)) || !(f->gone = gort_chan_make(0, 0)))
+		return gd_proto_fail(err, GD_E_NO_MEMORY, "out of memory for the job's input");
+	return 0;
+}
+
+/* Writes the "job" notification, then lets the sink go. */
+static void run_announce(gd_jobs *t, rec *r)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	int e = gd_proto_pack_notification(&pk, gd_proto_method_name(GD_METHOD_JOB), 1) |
+	        msgpack_pack_map(&pk, 2) | pk_u64(&pk, "msgid", r->io->msgid) |
+	        pk_u64(&pk, "id", r->id);
+	if (e == 0)
+		(void)r->io->write(r->io->arg, &sb); /* a dead connection cancels the job */
+	else
+		(void)rec_cancel(t, r); /* out of memory: the client could not know its job */
+	msgpack_sbuffer_destroy(&sb);
+	__atomic_store_n(&r->announced_flag, true, __ATOMIC_RELEASE);
+	gort_chan_close(r->announced);
+}
+
+/* ---- feeding --------------------------------------------------------------------- */
+
+/* Answers q with {"open": open, "queued": queued}; q is released. */
+static void feed_answer(gd_feed_req *q, bool open, uint64_t queued)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	gd_proto_error err = {0};
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	int e = gd_proto_pack_response_ok(&pk, q->msg.msgid) | msgpack_pack_map(&pk, 2) |
+	        pk_str(&pk, "open") | (open ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) |
+	        pk_u64(&pk, "queued", queued);
+	if (e)
+		e = gd_proto_fail(&err, GD_E_NO_MEMORY, "out of memory for the answer");
+	q->answer(q, e, &sb, &err);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void feed_fail(gd_feed_req *q, const gd_proto_error *err)
+{
+	q->answer(q, gd_proto_code_errno(err->code), NULL, err);
+}
+
+/* On the feeder: one feed's items into the stdin source, in order. */
+static void feed_items(rec *r, gd_feed_req *q)
+{
+	const msgpack_object *items = &q->msg.params->via.array.ptr[1];
+	uint64_t queued = 0;
+	bool open = true;
+	for (uint32_t i = 0; i < items->via.array.size && open; i++) {
+		const msgpack_object *o = &items->via.array.ptr[i];
+		const char *d = o->via.bin.size ? o->via.bin.ptr : "";
+		int e = r->job ? gd_job_feed(r->job, d, o->via.bin.size) : -EPIPE;
+		if (e == -ENOMEM) {
+			gd_proto_error err;
+			gd_proto_fail(&err, GD_E_NO_MEMORY, "out of memory after %llu of the items",
+			              (unsigned long long)queued);
+			return feed_fail(q, &err);
+		}
+		open = e == 0;
+		queued += open;
+	}
+	feed_answer(q, open, queued);
+}
+
+/* On the feeder: applies q (r->job is NULL if the job never started). */
+static void feed_apply(gd_jobs *t, rec *r, gd_feed_req *q)
+{
+	gd_proto_error err;
+	if (r->feed->ended) {
+		gd_proto_fail(&err, GD_E_INVALID_PARAMS, "the input of job %llu has ended (feed_end)",
+		              (unsigned long long)r->id);
+		return feed_fail(q, &err);
+	}
+	if (q->msg.method == GD_METHOD_FEED)
+		return feed_items(r, q);
+	if (r->job)
+		gd_job_feed_end(r->job);
 	gort_mutex_lock(&t->lock);
-	if (r->state == REC_QUEUED) {
-		list_remove(&t->queue, r);
-		t->nqueued--;
-		rec_finish(t, r, GD_JOB_CANCELLED);
-	} else if (r->state == REC_RUNNING) {
-		gd_job_cancel(r->job);
+	r->feed->ended = true;
+	gort_mutex_unlock(&t->lock);
+	feed_answer(q, false, 0);
+}
+
+/* The feeder goroutine: applies the requests handed over, in order, once
+ * the job is no longer queued; returns when gd_jobs_run closes it. */
+static void feeder_main(void *arg)
+{
+	rec *r = arg;
+	gd_jobs *t = r->t;
+	feeder *f = r->feed;
+	for (;;) {
+		gort_mutex_lock(&t->lock);
+		gd_feed_req *q = NULL;
+		if (r->state != REC_QUEUED) {
+			q = f->head;
+			f->head = f->tail = NULL;
+		}
+		bool closed = f->closed, any = q != NULL;
+		gort_mutex_unlock(&t->lock);
+		while (q) {
+			gd_feed_req *next = q->next;
+			feed_apply(t, r, q);
+			q = next;
+		}
+		if (closed)
+			break;
+		if (!any)
+			(void)gort_chan_recv(f->wake, NULL);
+	}
+	gort_chan_close(f->gone);
+}
+
+/* The job is final: requests from now on are answered at once; waits
+ * until the feeder has answered the rest and returned. */
+static void feeder_close(gd_jobs *t, rec *r)
+{
+	if (!r->feed)
+		return;
+	gort_mutex_lock(&t->lock);
+	r->feed->closed = true;
+	gort_mutex_unlock(&t->lock);
+	(void)gort_chan_try_send(r->feed->wake, NULL);
+	(void)gort_chan_recv(r->feed->gone, NULL);
+}
+
+/* Starts r's feeder, if it has one.  Without a goroutine the job cannot
+ * get its input: it is cancelled, and whatever was handed over already (a
+ * client guessing its id) is answered here. */
+static void feeder_start(gd_jobs *t, rec *r)
+{
+	if (!r->feed)
+		return;
+	gort_go_opts o = {.name = "godaemon-feeder"};
+	if (gort_go_with(feeder_main, r, &o) >= 0)
+		return;
+	log_warning("job %llu: no goroutine for its input: cancelled", (unsigned long long)r->id);
+	(void)rec_cancel(t, r);
+	gort_mutex_lock(&t->lock);
+	r->feed->closed = true;
+	gort_mutex_unlock(&t->lock);
+	feeder_main(r); /* closed: answers what is pending, closes gone */
+}
+
+static int items_are_bin(const msgpack_object *items, gd_proto_error *err)
+{
+	for (uint32_t i = 0; i < items->via.array.size; i++)
+		if (items->via.array.ptr[i].type != MSGPACK_OBJECT_BIN)
+			return gd_proto_fail(err, GD_E_INVALID_PARAMS,
+			                     "feed: item %u is not a bin (an item is a byte string)",
+			                     i + 1);
+	return 0;
+}
+
+/* Under the lock: may who feed r (job id)? */
+static int feed_check(const rec *r, const gd_caller *who, uint64_t id, gd_proto_error *err)
+{
+	if (!r || !visible(who, r) || (r->run_conn && r->run_conn != who->conn))
+		return gd_proto_fail(err, GD_E_NOT_FOUND, "no job %llu", (unsigned long long)id);
+	if (!r->run_conn)
+		return gd_proto_fail(err, GD_E_INVALID_PARAMS,
+		                     "job %llu was submitted, not run: its stdin is empty "
+		                     "(only run streams input)", (unsigned long long)id);
+	if (!r->feed)
+		return gd_proto_fail(err, GD_E_INVALID_PARAMS, "job %llu has no stdin source",
+		                     (unsigned long long)id);
+	return 0;
+}
+
+void gd_jobs_feed(gd_jobs *t, const gd_caller *who, gd_feed_req *q)
+{
+	gd_proto_error err;
+	const msgpack_object *p = q->msg.params->via.array.ptr;
+	uint64_t id = p[0].via.u64;
+	if (q->msg.method == GD_METHOD_FEED && items_are_bin(&p[1], &err) < 0)
+		return feed_fail(q, &err);
+	q->next = NULL;
+	gort_mutex_lock(&t->lock);
+	rec *r = *hash_slot(t, id);
+	int e = feed_check(r, who, id, &err);
+	bool now = e == 0 && r->feed->closed, ended = now && r->feed->ended;
+	if (e == 0 && !now) {
+		if (r->feed->tail)
+			r->feed->tail->next = q;
+		else
+			r->feed->head = q;
+		r->feed->tail = q;
+		(void)gort_chan_try_send(r->feed->wake, NULL);
 	}
 	gort_mutex_unlock(&t->lock);
-	wake(t);
+	if (ended)
+		e = gd_proto_fail(&err, GD_E_INVALID_PARAMS, "the input of job %llu has ended (feed_end)",
+		                  (unsigned long long)id);
+	if (e < 0)
+		feed_fail(q, &err);
+	else if (now)
+		feed_answer(q, false, 0); /* the job is over */
 }
 
 int gd_jobs_run(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
-                gd_client_fn client, void *client_arg, msgpack_packer *pk,
-                gd_proto_error *err)
+                const gd_run_io *io, msgpack_packer *pk, gd_proto_error *err)
 {
 	rec *r;
-	int e = rec_new(who, params, &r, err);
+	int e = rec_submit(t, who, params, io, &r, err);
 	if (e < 0)
 		return e;
-	r->opts.client = client;
-	r->opts.client_arg = client_arg;
-	gort_mutex_lock(&t->lock);
-	e = admit(t, r, err);
-	if (e == 0)
-		r->refs++; /* ours, until the end of the run */
-	gort_mutex_unlock(&t->lock);
-	if (e < 0) {
-		rec_free(r);
-		return e;
-	}
 	log_debug("job %llu run by uid %u", (unsigned long long)r->id, (unsigned)who->uid);
+	feeder_start(t, r);
+	run_announce(t, r);
 	gort_select_case cases[2] = {
 		{r->done, GORT_SELECT_RECV, NULL, false},
 		{gort_ctx_done(who->ctx), GORT_SELECT_RECV, NULL, false},
 	};
 	if (gort_select(cases, 2, true) == 1)
-		rec_cancel(t, r); /* the client went away (or the daemon stops) */
-	/* client_arg must not be used once we return: wait for the end. */
+		(void)rec_cancel(t, r); /* the client went away (or the daemon stops) */
+	/* io must not be used once we return: wait for the end. */
 	(void)gort_chan_recv(r->done, NULL);
+	feeder_close(t, r);
 	e = pack_status(t, pk, r);
 	rec_unref(r);
 	if (e < 0)

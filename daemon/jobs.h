@@ -1,5 +1,6 @@
 /* jobs.h — godaemon's job table and the protocol's job methods (submit,
- * status, list, cancel, wait, output; docs/protocol.md section 8).
+ * run, feed, feed_end, status, list, cancel, wait, output; docs/protocol.md
+ * section 8).
  *
  * The table owns every job record: an id, the submitter's identity, the
  * validated spec and, once started, the engine's gd_job (engine.h).  Jobs
@@ -29,12 +30,14 @@
 
 typedef struct gd_jobs gd_jobs;
 
-/* Who calls a method: SO_PEERCRED's uid and gid, and the context of the
- * request (wait gives up when it is cancelled). */
+/* Who calls a method: SO_PEERCRED's uid and gid, the context of the
+ * request (wait gives up when it is cancelled) and the connection's number
+ * (from 1; 0: none): only the connection that ran a job may feed it. */
 typedef struct gd_caller {
 	uid_t uid;
 	gid_t gid;
 	gort_ctx *ctx;
+	uint64_t conn;
 } gd_caller;
 
 /* 0 and *ret, or -ENOMEM / gort_go's error. */
@@ -78,13 +81,45 @@ typedef int (*gd_jobs_each_fn)(void *arg, uint64_t id, uid_t uid, int64_t starte
                                struct gd_job *job);
 int gd_jobs_each_running(gd_jobs *t, const gd_caller *who, gd_jobs_each_fn fn, void *arg);
 
-/* run: submit with the job's `client` sink bound to client(client_arg, item)
- * (called on a job goroutine; it may park for backpressure, and a negative
- * return fails the job), then wait for the end and pack the final status.
- * Cancelling who->ctx (the client disconnected) cancels the job.  Returns
- * only once the job is final, so client_arg may die right after. */
+/* What run needs from its connection (valid until gd_jobs_run returns). */
+typedef struct gd_run_io {
+	/* The `client` sink: one "items" notification per item (it may park
+	 * for backpressure; a negative return fails the job). */
+	int (*client)(void *arg, const char *data, size_t len);
+	/* Writes one whole message (the "job" notification, feed answers):
+	 * 0 or a negative errno (the connection is then dead or closing). */
+	int (*write)(void *arg, const msgpack_sbuffer *sb);
+	void *arg;
+	uint32_t msgid; /* run's, echoed in the "job" notification */
+} gd_run_io;
+
+/* run: submit with the job's `client` sink bound to io->client; once
+ * admitted, the "job" notification {msgid, id} is written before any item.
+ * A job whose source is `stdin` takes its input from feed and feed_end
+ * requests of who->conn (gd_jobs_feed), applied in arrival order by a
+ * feeder goroutine of the run.  Waits for the end and packs the final
+ * status.  Cancelling who->ctx (the client disconnected) cancels the job.
+ * Returns only once the job is final and every feed request handed over
+ * is answered, so io->arg may die right after. */
 int gd_jobs_run(gd_jobs *t, const gd_caller *who, const msgpack_object *params,
-                int (*client)(void *arg, const char *data, size_t len), void *client_arg,
-                msgpack_packer *pk, gd_proto_error *err);
+                const gd_run_io *io, msgpack_packer *pk, gd_proto_error *err);
+
+/* A feed or feed_end request (checked by gd_proto_check_request), owned by
+ * the server until handed to gd_jobs_feed, which answers it exactly once,
+ * at once or later from the job's feeder goroutine, through answer: with
+ * r == 0, sb holds the whole response to write; else the error response
+ * for *e is due.  answer then releases q (the server's). */
+typedef struct gd_feed_req gd_feed_req;
+struct gd_feed_req {
+	gd_message msg;
+	void (*answer)(gd_feed_req *q, int r, const msgpack_sbuffer *sb, const gd_proto_error *e);
+	void *arg;          /* the server's */
+	gd_feed_req *next;  /* jobs.c's queue of pending requests */
+};
+
+/* Takes q; never blocks (call it on the connection's reader, so that the
+ * requests of a connection keep their order).  The job's feeder applies
+ * the requests of one job in the order they were handed over. */
+void gd_jobs_feed(gd_jobs *t, const gd_caller *who, gd_feed_req *q);
 
 #endif

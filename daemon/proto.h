@@ -137,6 +137,10 @@ typedef enum gd_method_dir {
 	  "ends the watch request msgid of this connection") \
 	X(SNAPSHOT, "snapshot", GD_DIR_NOTIFY, "msgid:u snapshot:m", \
 	  "a watch's metrics snapshot (the watch request's msgid, the metrics result)") \
+	X(FEED, "feed", GD_DIR_CALL, "id:u items:a", \
+	  "appends items (bin) to the stdin source of a job this connection runs -> open, queued") \
+	X(FEED_END, "feed_end", GD_DIR_CALL, "id:u", "ends the input of a run job's stdin source") \
+	X(JOB, "job", GD_DIR_NOTIFY, "job:m", "the id of the job a run admitted, before its items") \
 	X(ERROR, "error", GD_DIR_NOTIFY, "error:m", \
 	  "a fatal protocol error the server reports before it closes the connection")
 

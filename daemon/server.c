@@ -10,7 +10,10 @@
  *    answers hello and every error it can answer itself, and spawns a
  *    handler per other request;
  *  - handler: one per request in flight (at most max_inflight per
- *    connection); packs the response and writes it.
+ *    connection); packs the response and writes it.  feed and feed_end
+ *    get no handler: the reader hands them to the job table in arrival
+ *    order (gd_jobs_feed, which never blocks), and the job's feeder
+ *    goroutine answers them; they count in flight until answered.
  *
  * Invariants and locking:
  *  - a connection is freed by its reader only, after the reader has
@@ -227,7 +230,7 @@ static int method_stats(gd_conn *c, const gd_message *m, msgpack_packer *pk, gd_
 	static int method_##name(gd_conn *c, const gd_message *m, msgpack_packer *pk,  \
 	                         gd_proto_error *err)                                  \
 	{                                                                              \
-		gd_caller who = {c->peer.uid, c->peer.gid, c->ctx};                    \
+		gd_caller who = {c->peer.uid, c->peer.gid, c->ctx, c->peer.conn_id};   \
 		return gd_jobs_##name(c->srv->jobs, &who, m->params, pk, err);         \
 	}
 JOB_METHOD(submit)
@@ -256,16 +259,23 @@ static int run_item(void *arg, const char *data, size_t len)
 	return r;
 }
 
+/* run's other messages: the "job" notification and the feed answers. */
+static int run_write(void *arg, const msgpack_sbuffer *sb)
+{
+	return conn_write(arg, sb, WRITE_TIMEOUT, true);
+}
+
 static int method_run(gd_conn *c, const gd_message *m, msgpack_packer *pk, gd_proto_error *err)
 {
-	gd_caller who = {c->peer.uid, c->peer.gid, c->ctx};
-	return gd_jobs_run(c->srv->jobs, &who, m->params, run_item, c, pk, err);
+	gd_caller who = {c->peer.uid, c->peer.gid, c->ctx, c->peer.conn_id};
+	gd_run_io io = {run_item, run_write, c, m->msgid};
+	return gd_jobs_run(c->srv->jobs, &who, m->params, &io, pk, err);
 }
 
 static int method_metrics(gd_conn *c, const gd_message *m, msgpack_packer *pk,
                           gd_proto_error *err)
 {
-	gd_caller who = {c->peer.uid, c->peer.gid, c->ctx};
+	gd_caller who = {c->peer.uid, c->peer.gid, c->ctx, c->peer.conn_id};
 	gort_stats rt;
 	gd_counters k;
 	gort_stats_get(&rt);
@@ -354,6 +364,48 @@ static void handler_main(void *arg)
 	gort_waitgroup_done(&c->handlers);
 }
 
+/* feed and feed_end: answered once by the job table, on the reader or on
+ * the job's feeder goroutine; q is then released. */
+static void feed_answer(gd_feed_req *q, int r, const msgpack_sbuffer *sb,
+                        const gd_proto_error *e)
+{
+	gd_conn *c = q->arg;
+	if (r == 0)
+		(void)conn_write(c, sb, WRITE_TIMEOUT, true);
+	else
+		(void)conn_reply_error(c, q->msg.msgid, e);
+	gd_message_free(&q->msg);
+	free(q);
+	atomic_fetch_sub(&c->inflight, 1);
+	gort_waitgroup_done(&c->handlers);
+}
+
+/* Hands a feed or feed_end (moved out of *m) to the job table, on the
+ * reader: requests keep their order, and a full stdin queue parks only the
+ * job's feeder, never the reader. */
+static int conn_feed(gd_conn *c, gd_message *m)
+{
+	gd_proto_error err;
+	if (atomic_load(&c->inflight) >= c->lim.max_inflight) {
+		gd_proto_fail(&err, GD_E_TOO_MANY_REQUESTS,
+		              "more than %u requests in flight on this connection",
+		              c->lim.max_inflight);
+		return conn_reply_error(c, m->msgid, &err);
+	}
+	gd_feed_req *q = malloc(sizeof *q);
+	if (!q) {
+		gd_proto_fail(&err, GD_E_NO_MEMORY, "out of memory for the request");
+		return conn_reply_error(c, m->msgid, &err);
+	}
+	*q = (gd_feed_req){.msg = *m, .answer = feed_answer, .arg = c};
+	memset(m, 0, sizeof *m);
+	atomic_fetch_add(&c->inflight, 1);
+	gort_waitgroup_add(&c->handlers, 1);
+	gd_caller who = {c->peer.uid, c->peer.gid, c->ctx, c->peer.conn_id};
+	gd_jobs_feed(c->srv->jobs, &who, q);
+	return 0;
+}
+
 /* Hands the message (moved out of *m) to a handler goroutine. */
 static int conn_dispatch(gd_conn *c, gd_message *m)
 {
@@ -406,6 +458,8 @@ static int conn_request(gd_conn *c, gd_message *m)
 		              gd_proto_method_name(m->method));
 		return conn_reply_error(c, m->msgid, &err);
 	}
+	if (m->method == GD_METHOD_FEED || m->method == GD_METHOD_FEED_END)
+		return conn_feed(c, m);
 	return conn_dispatch(c, m);
 }
 

@@ -149,3 +149,21 @@ EXTRA_DIST += tests/jobs.test
 # and goctl metrics --watch / goctl top (sh).
 TESTS += tests/watch.test tests/goctl-watch.test
 EXTRA_DIST += tests/watch.test tests/goctl-watch.test
+
+# goctl's job files (client/jobfile.c): JSON to the wire form, the errors of
+# a bad file, allocation failures (fault injection, also inside jansson).
+check_PROGRAMS += tests/test_jobfile
+TESTS += tests/test_jobfile
+tests_test_jobfile_SOURCES = tests/test_jobfile.c tests/harness.c client/jobfile.c client/jobfile.h
+tests_test_jobfile_CFLAGS = $(GT_DAEMON_COMPILE) $(JANSSON_CFLAGS) -I$(top_srcdir)/client
+tests_test_jobfile_LDADD = $(GT_DAEMON_LIBS) $(JANSSON_LIBS)
+tests_test_jobfile_LDFLAGS = $(GT_LINK) -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
+
+# goctl submit/run -f FILE against the real daemon.
+TESTS += tests/goctl-jobfile.test
+EXTRA_DIST += tests/goctl-jobfile.test
+
+# goctl run feeding its stdin to a `stdin` source, and its progress line,
+# against the real daemon (sh).
+TESTS += tests/goctl-stdin.test
+EXTRA_DIST += tests/goctl-stdin.test
