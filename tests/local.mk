@@ -167,3 +167,10 @@ EXTRA_DIST += tests/goctl-jobfile.test
 # against the real daemon (sh).
 TESTS += tests/goctl-stdin.test
 EXTRA_DIST += tests/goctl-stdin.test
+
+# Issue 7's acceptance list through goctl against the real daemon: every
+# example of docs/pipelines.md section 2 (read from the document), exec -j 8
+# ordering, tee, bridge, cancel and timeouts, backpressure, bad specs (job
+# files included), two users (as root) and admission (sh).
+TESTS += tests/goctl-pipelines.test
+EXTRA_DIST += tests/goctl-pipelines.test
