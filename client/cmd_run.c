@@ -432,16 +432,28 @@ static int run_loop(run_state *R, gc_error *err)
 
 /* ---- the command ------------------------------------------------------------- */
 
+/* The exit code for the final status map st, after telling on stderr why
+ * the job did not succeed and which errors it kept (a job that succeeded
+ * under the continue policy may have some: they are not silent either). */
 static int exit_for(const msgpack_object *st)
 {
-	char state[32];
+	char state[32], why[160];
 	gc_map_str(st, "state", state, sizeof state);
-	if (strcmp(state, "succeeded") == 0)
-		return 0;
-	if (strcmp(state, "cancelled") == 0)
-		return GC_EXIT_CANCELLED;
-	gc_errorf("the job %s", state);
-	return GC_EXIT_FAILURE;
+	gc_map_str(st, "start_error", why, sizeof why);
+	uint64_t id = gc_map_u64(st, "id"), nerr = gc_map_u64(st, "errors_total");
+	int r = strcmp(state, "succeeded") == 0   ? 0
+	        : strcmp(state, "cancelled") == 0 ? GC_EXIT_CANCELLED
+	                                          : GC_EXIT_FAILURE;
+	if (r == GC_EXIT_FAILURE)
+		gc_errorf("job %" PRIu64 " %s%s%s", id, state, why[0] ? ": " : "", why);
+	if (nerr) {
+		const msgpack_object *kept = gc_map_get(st, "errors");
+		uint32_t n = kept && kept->type == MSGPACK_OBJECT_ARRAY ? kept->via.array.size : 0;
+		gc_errorf("job %" PRIu64 ": %" PRIu64 " error%s%s", id, nerr, nerr == 1 ? "" : "s",
+		          n == 0 ? "" : n < nerr ? ", the first ones:" : ":");
+		gc_print_errors(stderr, kept, "  ");
+	}
+	return r;
 }
 
 /* Whether the job's source is `stdin`: its parsed spec, or a job file's

@@ -94,21 +94,40 @@ static void print_stages(const msgpack_object *stages)
 
 /* An item (any bytes) quoted for a terminal: printable ASCII as it is,
  * quotes and backslashes escaped, every other byte as \xNN. */
-static void print_quoted(const msgpack_object *o)
+static void print_quoted(FILE *f, const msgpack_object *o)
 {
 	const char *p = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.ptr : o->via.str.ptr;
 	uint32_t n = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : o->via.str.size;
-	putchar('"');
+	fputc('"', f);
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)p[i];
 		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
+			fprintf(f, "\\%c", ch);
 		else if (ch >= 0x20 && ch < 0x7f)
-			putchar(ch);
+			fputc(ch, f);
 		else
-			printf("\\x%02x", ch);
+			fprintf(f, "\\x%02x", ch);
 	}
-	putchar('"');
+	fputc('"', f);
+}
+
+void gc_print_errors(FILE *f, const msgpack_object *errors, const char *indent)
+{
+	if (!errors || errors->type != MSGPACK_OBJECT_ARRAY)
+		return;
+	for (uint32_t i = 0; i < errors->via.array.size; i++) {
+		const msgpack_object *e = &errors->via.array.ptr[i];
+		const msgpack_object *item = gc_map_get(e, "item");
+		char stage[32], msg[512];
+		fprintf(f, "%sstage %s: %s", indent, gc_map_str(e, "stage", stage, sizeof stage),
+		        gc_map_str(e, "message", msg, sizeof msg));
+		if (item && (item->type == MSGPACK_OBJECT_BIN || item->type == MSGPACK_OBJECT_STR)) {
+			fputs(" (item ", f);
+			print_quoted(f, item);
+			fputc(')', f);
+		}
+		fputc('\n', f);
+	}
 }
 
 /* The kept errors: stage, message, and the item that caused each. */
@@ -117,19 +136,7 @@ static void print_errors(const msgpack_object *errors)
 	if (!errors || errors->type != MSGPACK_OBJECT_ARRAY || errors->via.array.size == 0)
 		return;
 	printf("\nfirst errors:\n");
-	for (uint32_t i = 0; i < errors->via.array.size; i++) {
-		const msgpack_object *e = &errors->via.array.ptr[i];
-		const msgpack_object *item = gc_map_get(e, "item");
-		char stage[32], msg[512];
-		printf("  stage %s: %s", gc_map_str(e, "stage", stage, sizeof stage),
-		       gc_map_str(e, "message", msg, sizeof msg));
-		if (item && (item->type == MSGPACK_OBJECT_BIN || item->type == MSGPACK_OBJECT_STR)) {
-			fputs(" (item ", stdout);
-			print_quoted(item);
-			putchar(')');
-		}
-		putchar('\n');
-	}
+	gc_print_errors(stdout, errors, "  ");
 }
 
 int gc_print_status(const gc_ctx *ctx, const msgpack_object *st)

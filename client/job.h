@@ -35,6 +35,9 @@ const char *gc_map_str(const msgpack_object *o, const char *key, char *buf, size
 /* Prints a status map (the result of status and wait): with ctx->json as
  * it came, else a summary, a table of stages and the kept errors.
  * 0, or prints the error and returns GC_EXIT_FAILURE. */
+/* The kept errors of a status map's "errors" array, one line each
+ * ("stage PATH: message (item \"...\")") after indent, to f. */
+void gc_print_errors(FILE *f, const msgpack_object *errors, const char *indent);
 int gc_print_status(const gc_ctx *ctx, const msgpack_object *st);
 
 /* The options submit and run share (their gc_cmd .opts), the request both
