@@ -766,9 +766,17 @@ static int parse_branches(struct parser *p, gd_pipe_stage *st, uint32_t level)
 			return perr(p, open, "tees nested deeper than %d levels", GD_PIPE_DEPTH_MAX - 1);
 		gd_pipeline *pl = arena_push(p->c.arena, (void **)&st->branches, &st->nbranches, &cap,
 		                             sizeof *pl);
+		/* The next word is the branch's first stage name: errors in it are
+		 * that stage's. */
+		p->c.path[2 * level + 1] = b;
+		ctx_at(&p->c, level + 1, 1);
+		p->stage = NULL;
 		int r = pl ? next_token(p) : -ENOMEM;
-		if (r == 0 && p->type == T_CLOSE)
+		if (r == 0 && p->type == T_CLOSE) {
+			ctx_at(&p->c, level, st->index);
+			p->stage = "tee";
 			r = perr(p, open, "branch %u is empty", b);
+		}
 		if (r == 0)
 			r = parse_pipeline(p, pl, level + 1);
 		if (r < 0)
@@ -881,6 +889,8 @@ static int parse_pipeline(struct parser *p, gd_pipeline *out, uint32_t level)
 			return r;
 		if (p->type != T_PIPE)
 			return 0;
+		ctx_at(&p->c, level, out->nstages + 1); /* the next word names that stage */
+		p->stage = NULL;
 		if ((r = next_token(p)) < 0)
 			return r;
 	}
@@ -905,6 +915,7 @@ static int parse_text(struct parser *p, gd_pipeline *root)
 	const char *nul = memchr(p->text, '\0', p->len);
 	if (nul)
 		return perr(p, (uint32_t)(nul - p->text), "a NUL byte at byte %td", nul - p->text);
+	ctx_at(&p->c, 0, 1); /* the first word names stage 1 */
 	int r = next_token(p);
 	if (r == 0)
 		r = parse_pipeline(p, root, 0);

@@ -394,6 +394,38 @@ START_TEST(huge_argument_is_refused_at_its_stage)
 }
 END_TEST
 
+/* A stage NAME too long is that stage's error too: first, after a |, and
+ * first in a tee branch (the word is read before the name is known). */
+START_TEST(huge_stage_name_is_refused_at_its_stage)
+{
+	static const struct {
+		const char *head, *tail, *msg;
+		uint32_t pos;
+	} cases[] = {
+		{"", " 1 2", "stage 1: an argument is longer than 65536 bytes", 0},
+		{"seq 1 2 | ", "", "stage 2: an argument is longer than 65536 bytes", 10},
+		{"seq 1 2 | tee { ", " } { count }", "stage 2.1.1: an argument is longer than 65536 bytes",
+		 16},
+		{"seq 1 2 | tee { count } { ", " }",
+		 "stage 2.2.1: an argument is longer than 65536 bytes", 26},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t h = strlen(cases[i].head), n = GD_PIPE_ARG_MAX + 10, tl = strlen(cases[i].tail);
+		char *t = malloc(h + n + tl + 1);
+		ck_assert_ptr_nonnull(t);
+		memcpy(t, cases[i].head, h);
+		memset(t + h, 'x', n);
+		memcpy(t + h + n, cases[i].tail, tl + 1);
+		gd_pipe_error err;
+		gd_pipe_spec *s = NULL;
+		ck_assert_int_eq(gd_pipe_parse(t, strlen(t), &s, &err), -EINVAL);
+		ck_assert_str_eq(err.message, cases[i].msg);
+		ck_assert_uint_eq(err.pos, cases[i].pos);
+		free(t);
+	}
+}
+END_TEST
+
 START_TEST(huge_spec_is_refused)
 {
 	/* 2 MiB of short arguments: no single one is too long. */
@@ -1001,6 +1033,7 @@ Suite *gt_suite(void)
 	tcase_add_loop_test(tc, bad_specs_name_the_stage_and_position, 0,
 	                    sizeof bad_specs / sizeof bad_specs[0]);
 	tcase_add_test(tc, huge_argument_is_refused_at_its_stage);
+	tcase_add_test(tc, huge_stage_name_is_refused_at_its_stage);
 	tcase_add_test(tc, huge_spec_is_refused);
 	tcase_add_test(tc, nul_byte_is_refused);
 	tcase_add_test(tc, too_many_stages_and_deep_tees_are_refused);
