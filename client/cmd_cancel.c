@@ -14,15 +14,8 @@
 static int cancel_exec(gc_ctx *ctx, const gc_args *args)
 {
 	uint64_t id;
-	int r = gc_job_id_arg(&gc_cmd_cancel, args->argv[0], &id);
-	if (r)
-		return r;
-	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
-	r = gc_connect(ctx, &c);
-	if (r)
-		return r;
 	_cleanup_(gc_message_freep) gd_message m = { 0 };
-	r = gc_call_id(c, "cancel", id, &m);
+	int r = gc_job_id_call(ctx, &gc_cmd_cancel, args, false, &id, &m);
 	if (r)
 		return r;
 	if (m.result->type != MSGPACK_OBJECT_MAP) {

@@ -45,15 +45,8 @@ static int print_items(const gc_ctx *ctx, const msgpack_object *items)
 static int output_exec(gc_ctx *ctx, const gc_args *args)
 {
 	uint64_t id;
-	int r = gc_job_id_arg(&gc_cmd_output, args->argv[0], &id);
-	if (r)
-		return r;
-	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
-	r = gc_connect(ctx, &c);
-	if (r)
-		return r;
 	_cleanup_(gc_message_freep) gd_message m = { 0 };
-	r = gc_call_id(c, "output", id, &m);
+	int r = gc_job_id_call(ctx, &gc_cmd_output, args, false, &id, &m);
 	if (r)
 		return r;
 	const msgpack_object *items = gc_map_get(m.result, "items");

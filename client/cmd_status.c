@@ -9,15 +9,8 @@
 static int status_exec(gc_ctx *ctx, const gc_args *args)
 {
 	uint64_t id;
-	int r = gc_job_id_arg(&gc_cmd_status, args->argv[0], &id);
-	if (r)
-		return r;
-	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
-	r = gc_connect(ctx, &c);
-	if (r)
-		return r;
 	_cleanup_(gc_message_freep) gd_message m = { 0 };
-	r = gc_call_id(c, "status", id, &m);
+	int r = gc_job_id_call(ctx, &gc_cmd_status, args, false, &id, &m);
 	return r ? r : gc_print_status(ctx, m.result);
 }
 

@@ -27,16 +27,8 @@ static int exit_for_state(const msgpack_object *st)
 static int wait_exec(gc_ctx *ctx, const gc_args *args)
 {
 	uint64_t id;
-	int r = gc_job_id_arg(&gc_cmd_wait, args->argv[0], &id);
-	if (r)
-		return r;
-	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
-	r = gc_connect(ctx, &c);
-	if (r)
-		return r;
-	gc_conn_set_timeout(c, 0);
 	_cleanup_(gc_message_freep) gd_message m = { 0 };
-	r = gc_call_id(c, "wait", id, &m);
+	int r = gc_job_id_call(ctx, &gc_cmd_wait, args, true, &id, &m);
 	if (r)
 		return r;
 	r = gc_print_status(ctx, m.result);

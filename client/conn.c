@@ -246,29 +246,39 @@ static int conn_send(gc_conn *c, const char *buf, size_t len, gc_error *err)
 	return 0;
 }
 
-/* Reads more bytes into the decoder. */
-static int conn_fill(gc_conn *c, gc_error *err)
+/* One read into the decoder, without waiting: 1 when bytes came, 0 when
+ * none were there, or the error (the connection lost or broken). */
+static int conn_recv(gc_conn *c, gc_error *err)
 {
 	char buf[65536];
 	for (;;) {
-		ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+		ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
 		if (n > 0) {
 			gd_proto_error perr;
 			if (gd_decoder_feed(c->dec, buf, (size_t)n, &perr) < 0)
 				return conn_broken(c, gc_fail(err, -EPROTO, GC_EXIT_FAILURE,
 				                              "godaemon sent an invalid message: %s",
 				                              perr.message));
-			return 0;
+			return 1;
 		}
 		if (n == 0)
-			return conn_lost(c, 0, err);
-		if (errno == EAGAIN) {
-			int r = conn_wait(c, POLLIN, err);
-			if (r < 0)
-				return r;
-		} else if (errno != EINTR) {
+			return conn_lost(c, 0, err); /* every message before it was taken */
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EINTR)
 			return conn_lost(c, errno, err);
-		}
+	}
+}
+
+/* Reads more bytes into the decoder, waiting for them. */
+static int conn_fill(gc_conn *c, gc_error *err)
+{
+	for (;;) {
+		int r = conn_recv(c, err);
+		if (r)
+			return r < 0 ? r : 0;
+		if ((r = conn_wait(c, POLLIN, err)) < 0)
+			return r;
 	}
 }
 
@@ -621,24 +631,8 @@ int gc_conn_flush(gc_conn *c, gc_error *err)
 
 int gc_conn_read(gc_conn *c, gc_error *err)
 {
-	char buf[65536];
-	for (;;) {
-		ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-		if (n > 0) {
-			gd_proto_error perr;
-			if (gd_decoder_feed(c->dec, buf, (size_t)n, &perr) < 0)
-				return conn_broken(c, gc_fail(err, -EPROTO, GC_EXIT_FAILURE,
-				                              "godaemon sent an invalid message: %s",
-				                              perr.message));
-			return 0;
-		}
-		if (n == 0)
-			return conn_lost(c, 0, err); /* every message before it was taken */
-		if (errno == EAGAIN)
-			return 0;
-		if (errno != EINTR)
-			return conn_lost(c, errno, err);
-	}
+	int r = conn_recv(c, err);
+	return r < 0 ? r : 0;
 }
 
 int gc_conn_take(gc_conn *c, gd_message *ret, gc_error *err)

@@ -40,6 +40,21 @@ int gc_call_id(gc_conn *c, const char *method, uint64_t id, gd_message *ret)
 	return 0;
 }
 
+int gc_job_id_call(const gc_ctx *ctx, const gc_cmd *cmd, const gc_args *args, bool patient,
+                   uint64_t *id, gd_message *ret)
+{
+	int r = gc_job_id_arg(cmd, args->argv[0], id);
+	if (r)
+		return r;
+	_cleanup_(gc_conn_closep) gc_conn *c = NULL;
+	r = gc_connect(ctx, &c);
+	if (r)
+		return r;
+	if (patient)
+		gc_conn_set_timeout(c, 0);
+	return gc_call_id(c, cmd->name, *id, ret);
+}
+
 const msgpack_object *gc_map_get(const msgpack_object *o, const char *key)
 {
 	if (o->type != MSGPACK_OBJECT_MAP)

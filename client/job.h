@@ -23,6 +23,11 @@ int gc_job_id_arg(const gc_cmd *cmd, const char *s, uint64_t *id);
 /* Calls method with params [id]: 0 and *ret (free with gd_message_free),
  * or prints the error and returns the exit code. */
 int gc_call_id(gc_conn *c, const char *method, uint64_t id, gd_message *ret);
+/* What cancel, status, wait and output do first: parse args' ID for cmd,
+ * connect (without a reply timeout when patient), call cmd's method with
+ * [id].  0 with *id and *ret set, or the exit code (already reported). */
+int gc_job_id_call(const gc_ctx *ctx, const gc_cmd *cmd, const gc_args *args, bool patient,
+                   uint64_t *id, gd_message *ret);
 
 /* The value of key in map o, or NULL (also when o is not a map). */
 const msgpack_object *gc_map_get(const msgpack_object *o, const char *key);

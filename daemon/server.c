@@ -380,23 +380,35 @@ static void feed_answer(gd_feed_req *q, int r, const msgpack_sbuffer *sb,
 	gort_waitgroup_done(&c->handlers);
 }
 
-/* Hands a feed or feed_end (moved out of *m) to the job table, on the
- * reader: requests keep their order, and a full stdin queue parks only the
- * job's feeder, never the reader. */
-static int conn_feed(gd_conn *c, gd_message *m)
+/* Room for one more request of m's in flight: size bytes for it, or NULL
+ * once m got its error response (TOO_MANY_REQUESTS, NO_MEMORY), with *r
+ * the result of answering it. */
+static void *request_slot(gd_conn *c, const gd_message *m, size_t size, int *r)
 {
 	gd_proto_error err;
 	if (atomic_load(&c->inflight) >= c->lim.max_inflight) {
 		gd_proto_fail(&err, GD_E_TOO_MANY_REQUESTS,
 		              "more than %u requests in flight on this connection",
 		              c->lim.max_inflight);
-		return conn_reply_error(c, m->msgid, &err);
-	}
-	gd_feed_req *q = malloc(sizeof *q);
-	if (!q) {
+	} else {
+		void *q = malloc(size);
+		if (q)
+			return q;
 		gd_proto_fail(&err, GD_E_NO_MEMORY, "out of memory for the request");
-		return conn_reply_error(c, m->msgid, &err);
 	}
+	*r = conn_reply_error(c, m->msgid, &err);
+	return NULL;
+}
+
+/* Hands a feed or feed_end (moved out of *m) to the job table, on the
+ * reader: requests keep their order, and a full stdin queue parks only the
+ * job's feeder, never the reader. */
+static int conn_feed(gd_conn *c, gd_message *m)
+{
+	int r;
+	gd_feed_req *q = request_slot(c, m, sizeof *q, &r);
+	if (!q)
+		return r;
 	*q = (gd_feed_req){.msg = *m, .answer = feed_answer, .arg = c};
 	memset(m, 0, sizeof *m);
 	atomic_fetch_add(&c->inflight, 1);
@@ -409,18 +421,10 @@ static int conn_feed(gd_conn *c, gd_message *m)
 /* Hands the message (moved out of *m) to a handler goroutine. */
 static int conn_dispatch(gd_conn *c, gd_message *m)
 {
-	gd_proto_error err;
-	if (atomic_load(&c->inflight) >= c->lim.max_inflight) {
-		gd_proto_fail(&err, GD_E_TOO_MANY_REQUESTS,
-		              "more than %u requests in flight on this connection",
-		              c->lim.max_inflight);
-		return conn_reply_error(c, m->msgid, &err);
-	}
-	gd_request *q = malloc(sizeof *q);
-	if (!q) {
-		gd_proto_fail(&err, GD_E_NO_MEMORY, "out of memory for the request");
-		return conn_reply_error(c, m->msgid, &err);
-	}
+	int r;
+	gd_request *q = request_slot(c, m, sizeof *q, &r);
+	if (!q)
+		return r;
 	q->conn = c;
 	q->msg = *m;
 	memset(m, 0, sizeof *m);
@@ -432,6 +436,7 @@ static int conn_dispatch(gd_conn *c, gd_message *m)
 		free(q);
 		atomic_fetch_sub(&c->inflight, 1);
 		gort_waitgroup_done(&c->handlers);
+		gd_proto_error err;
 		gd_proto_fail(&err, GD_E_NO_MEMORY, "out of memory for the request");
 		return conn_reply_error(c, m->msgid, &err);
 	}

@@ -63,6 +63,12 @@ void gt_join_init(struct gt_join *j, long n);
 void gt_join_done(struct gt_join *j);
 void gt_join_wait(struct gt_join *j);
 
+/* Allocation-failure injection (tests/faults.c, for binaries linked with it
+ * and -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc): while >= 0, that
+ * many more allocations succeed, the next fails with ENOMEM and it drops
+ * back to -1.  Single-threaded use only. */
+extern long gt_fail_at;
+
 /* A TCase with the given per-test timeout in seconds (scaled by Check's
  * CK_TIMEOUT_MULTIPLIER and, in sanitizer builds, by 4). */
 TCase *gt_tcase(const char *name, double timeout_s);

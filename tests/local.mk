@@ -127,7 +127,7 @@ EXTRA_DIST += tests/systemd/e2e.sh tests/systemd/e2e-checks.sh tests/systemd/run
 # validator.  Allocations are wrapped for fault injection.
 check_PROGRAMS += tests/test_pipespec
 TESTS += tests/test_pipespec
-tests_test_pipespec_SOURCES = tests/test_pipespec.c tests/harness.c
+tests_test_pipespec_SOURCES = tests/test_pipespec.c tests/harness.c tests/faults.c
 tests_test_pipespec_CFLAGS = $(GT_DAEMON_COMPILE)
 tests_test_pipespec_LDADD = $(GT_DAEMON_LIBS)
 tests_test_pipespec_LDFLAGS = $(GT_LINK) -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
@@ -154,7 +154,7 @@ EXTRA_DIST += tests/watch.test tests/goctl-watch.test
 # a bad file, allocation failures (fault injection, also inside jansson).
 check_PROGRAMS += tests/test_jobfile
 TESTS += tests/test_jobfile
-tests_test_jobfile_SOURCES = tests/test_jobfile.c tests/harness.c client/jobfile.c client/jobfile.h
+tests_test_jobfile_SOURCES = tests/test_jobfile.c tests/harness.c tests/faults.c client/jobfile.c client/jobfile.h
 tests_test_jobfile_CFLAGS = $(GT_DAEMON_COMPILE) $(JANSSON_CFLAGS) -I$(top_srcdir)/client
 tests_test_jobfile_LDADD = $(GT_DAEMON_LIBS) $(JANSSON_LIBS)
 tests_test_jobfile_LDFLAGS = $(GT_LINK) -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc

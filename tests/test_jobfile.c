@@ -5,7 +5,7 @@
  * nothing validated locally; a table of bad files, each refused with the
  * key (or line and column) named; reading files and standard input, the
  * size limit; every allocation failure, inside jansson too, reported as
- * -ENOMEM without a leak (fault injection through -Wl,--wrap=malloc; jansson
+ * -ENOMEM without a leak (fault injection, tests/faults.c, through -Wl,--wrap=malloc; jansson
  * allocates through jobfile.c's hook, so its allocations fail too). */
 #include "config.h"
 #include "harness.h"
@@ -18,49 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- fault injection ------------------------------------------------------ */
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-static long fail_at = -1; /* allocations to let through before one fails; -1: off */
-
-static bool inject_failure(void)
-{
-	return fail_at >= 0 && fail_at-- == 0;
-}
-
-void *__wrap_malloc(size_t size)
-{
-	if (inject_failure()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-	if (inject_failure()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-	if (inject_failure()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_realloc(p, size);
-}
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -431,10 +388,10 @@ START_TEST(every_allocation_failure_is_enomem_without_a_leak)
 	for (int which = 0; which < 2; which++) {
 		for (n = 0;; n++) {
 			gc_jobfile jf = { 0 };
-			fail_at = n;
+			gt_fail_at = n;
 			int r = which == 0 ? gc_jobfile_load(path, &jf, msg, sizeof msg) : parse(pipeline, &jf);
-			bool hit = fail_at < 0; /* the n-th allocation was reached and failed */
-			fail_at = -1;
+			bool hit = gt_fail_at < 0; /* the n-th allocation was reached and failed */
+			gt_fail_at = -1;
 			if (!hit) {
 				ck_assert_msg(r == 0, "no failure injected, yet %d (%s)", r, msg);
 				gc_jobfile_free(&jf);

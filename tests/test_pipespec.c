@@ -3,7 +3,7 @@
  * human -> struct -> msgpack -> struct round trips; bad human specs and
  * hand-crafted malicious wire specs are refused with an error naming the
  * stage (dotted path) and its position; quoting rules; every allocation
- * failure is reported as -ENOMEM without a leak (fault injection through
+ * failure is reported as -ENOMEM without a leak (fault injection, tests/faults.c, through
  * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc). */
 #include "config.h"
 #include "harness.h"
@@ -14,49 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- fault injection ------------------------------------------------------ */
-
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-static long fail_at = -1; /* allocations to let through before one fails; -1: off */
-
-static bool inject_failure(void)
-{
-	return fail_at >= 0 && fail_at-- == 0;
-}
-
-void *__wrap_malloc(size_t size)
-{
-	if (inject_failure()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-	if (inject_failure()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-	if (inject_failure()) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_realloc(p, size);
-}
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -962,9 +919,9 @@ START_TEST(every_failed_allocation_is_reported_without_leaks)
 	char *text = fi_text();
 	long n;
 	for (n = 0;; n++) {
-		fail_at = n;
+		gt_fail_at = n;
 		int r = gd_pipe_parse(text, strlen(text), &s, &err);
-		fail_at = -1;
+		gt_fail_at = -1;
 		if (r == 0)
 			break;
 		ck_assert_msg(r == -ENOMEM, "allocation %ld: %d %s", n, r, err.message);
@@ -982,9 +939,9 @@ START_TEST(every_failed_allocation_is_reported_without_leaks)
 	ck_assert_int_eq(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
 	gd_pipe_spec *d = NULL;
 	for (n = 0;; n++) {
-		fail_at = n;
+		gt_fail_at = n;
 		int r = gd_pipe_decode(&u.data, &d, &err);
-		fail_at = -1;
+		gt_fail_at = -1;
 		if (r == 0)
 			break;
 		ck_assert_msg(r == -ENOMEM, "allocation %ld: %d %s", n, r, err.message);
