@@ -167,7 +167,9 @@ static void record(gd_stage *s, const char *item, size_t len, const char *fmt, v
 	ADD(&s->n_err, 1);
 	ADD(&j->nerrors, 1);
 	gort_mutex_lock(&j->lock);
-	if (j->nkept < j->opts.errors_keep) {
+	if (!j->errs && j->opts.errors_keep) /* most jobs have none: allocated at the first */
+		j->errs = calloc(j->opts.errors_keep, sizeof(*j->errs));
+	if (j->errs && j->nkept < j->opts.errors_keep) {
 		gd_job_error *e = &j->errs[j->nkept++];
 		snprintf(e->stage, sizeof(e->stage), "%s", s->path);
 		size_t n = len < sizeof(e->item) - 1 ? len : sizeof(e->item) - 1;
@@ -461,7 +463,6 @@ static int job_alloc(const gd_pipe_spec *spec, const gd_job_opts *opts, gort_ctx
 	j->wg = (gort_waitgroup)GORT_WAITGROUP_INIT;
 	j->nstages = count_stages(&spec->root);
 	j->stages = calloc(j->nstages, sizeof(*j->stages));
-	j->errs = calloc(j->opts.errors_keep, sizeof(*j->errs));
 	j->done = gort_chan_make(0, 0);
 	gort_ctx *sg = gort_ctx_with_stage_group(parent, &j->wg);
 	if (sg)
@@ -469,7 +470,7 @@ static int job_alloc(const gd_pipe_spec *spec, const gd_job_opts *opts, gort_ctx
 		                           : gort_ctx_with_cancel(sg);
 	gort_ctx_unref(sg);
 	*ret = j;
-	return j->stages && j->errs && j->done && j->ctx ? 0 : -ENOMEM;
+	return j->stages && j->done && j->ctx ? 0 : -ENOMEM;
 }
 
 int gd_job_start(const gd_pipe_spec *spec, const gd_job_opts *opts, gort_ctx *parent,

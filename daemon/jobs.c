@@ -507,10 +507,27 @@ static intptr_t ident_lookup(void *arg)
 }
 
 /* Fills the exec identity of a new record. */
+static bool has_exec(const gd_pipeline *p)
+{
+	for (uint32_t i = 0; i < p->nstages; i++) {
+		if (p->stages[i].kind == GD_PIPE_EXEC)
+			return true;
+		for (uint32_t b = 0; b < p->stages[i].nbranches; b++)
+			if (has_exec(&p->stages[i].branches[b]))
+				return true;
+	}
+	return false;
+}
+
+/* The account lookup (NSS: files read on the blocking pool, two thread
+ * hand-offs) serves only exec children: the groups and the environment.
+ * A job without exec skips it (its files are opened with the fsuid/fsgid
+ * of the connection alone). */
 static int rec_identity(rec *r)
 {
 	ident_req q = {r, 0};
-	(void)gort_blocking_call(ident_lookup, &q);
+	if (has_exec(&r->spec->root))
+		(void)gort_blocking_call(ident_lookup, &q);
 	if (q.err < 0)
 		return q.err;
 	r->opts.envp = r->env;

@@ -118,7 +118,9 @@ static const char *closest_kind(const char *name, size_t n)
  * Arena: every allocation of one spec
  * ====================================================================== */
 
-enum { CHUNK_SIZE = 16 * 1024 };
+/* Chunks start small (most specs are a few stages, and a finished job
+ * keeps its spec for the retention) and double up to CHUNK_SIZE. */
+enum { CHUNK_FIRST = 512, CHUNK_SIZE = 16 * 1024 };
 
 struct chunk {
 	struct chunk *next;
@@ -129,6 +131,7 @@ struct gd_pipe_arena {
 	struct chunk *head; /* newest chunk first */
 	char *next;         /* free space in head */
 	size_t left;        /* bytes at next */
+	size_t chunk;       /* size of the next chunk */
 };
 
 static void arena_free(struct gd_pipe_arena *a)
@@ -148,7 +151,8 @@ static void *arena_alloc(struct gd_pipe_arena *a, size_t n)
 	const size_t align = _Alignof(max_align_t);
 	n = (n + align - 1) & ~(align - 1);
 	if (n > a->left) {
-		size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+		a->chunk = !a->chunk ? CHUNK_FIRST : a->chunk < CHUNK_SIZE ? 2 * a->chunk : CHUNK_SIZE;
+		size_t size = n > a->chunk ? n : a->chunk;
 		struct chunk *c = malloc(sizeof *c + size);
 		if (!c)
 			return NULL;
