@@ -670,6 +670,44 @@ START_TEST(woken_goroutine_is_retaken_from_a_computing_waker)
 }
 END_TEST
 
+static void spawned_main(void *arg)
+{
+	__atomic_store_n((int *)arg, 1, __ATOMIC_RELEASE);
+}
+
+/* The same for a spawn: a goroutine spawned by one that then computes
+ * without blocking runs on another worker, whether that worker slept as
+ * the retake poller (even rounds) or untimed (odd rounds).  (A spawn wakes
+ * an idle worker today; the test holds the scheduler to this should that
+ * wake-up ever be dropped, as for a goroutine readied into run-next.) */
+static void spawn_retake_body(void *arg)
+{
+	(void)arg;
+	for (int round = 0; round < 20; round++) {
+		if (round % 2) {
+			gort_sleep(20 * GORT_MILLISECOND);
+		} else {
+			int64_t until = mono_ns() + 20 * (int64_t)1000000;
+			while (mono_ns() < until)
+				;
+		}
+		int ran = 0;
+		ck_assert_int_gt(gort_go(spawned_main, &ran), 0);
+		int64_t give_up = mono_ns() + 5 * (int64_t)1000000000;
+		while (!__atomic_load_n(&ran, __ATOMIC_ACQUIRE) && mono_ns() < give_up)
+			;
+		ck_assert_msg(__atomic_load_n(&ran, __ATOMIC_ACQUIRE),
+		              "round %d: a spawned goroutine waited 5 s while its spawner computed",
+		              round);
+	}
+}
+
+START_TEST(spawned_goroutine_is_taken_from_a_computing_spawner)
+{
+	gt_run(2, spawn_retake_body, NULL);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Statistics and the dump.
  * --------------------------------------------------------------------- */
@@ -1204,6 +1242,7 @@ Suite *gt_suite(void)
 	tcase_add_loop_test(tc, yielders_all_make_progress, 0, 2);
 	tcase_add_loop_test(tc, runnext_cap_lets_third_goroutine_run, 0, 2);
 	tcase_add_test(tc, woken_goroutine_is_retaken_from_a_computing_waker);
+	tcase_add_test(tc, spawned_goroutine_is_taken_from_a_computing_spawner);
 	suite_add_tcase(s, tc);
 
 	tc = gt_tcase("diagnostics", 30);
