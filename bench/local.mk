@@ -19,3 +19,23 @@ CLEANFILES += bench/gobench
 bench: bench/gort-bench
 	bench/gort-bench --procs 1
 	bench/gort-bench --procs 2
+
+# bench/jobs-bench: job-level figures against a running godaemon (one
+# pipeline's time, submit+wait jobs per second over C connections) and
+# beanstalkd's put+reserve+delete for reference; bench/pipelines.sh starts
+# both daemons on temporary sockets and runs it (docs/benchmarks.md,
+# "Job pipelines").  A check program like gort-bench: compiled by `make
+# check`, never run by the suite.
+check_PROGRAMS += bench/jobs-bench
+bench_jobs_bench_SOURCES = bench/jobs-bench.c bench/jobs-bench.h bench/jb_godaemon.c \
+	bench/jb_beanstalk.c
+bench_jobs_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon
+bench_jobs_bench_CFLAGS = $(AM_CFLAGS) $(MSGPACK_CFLAGS)
+bench_jobs_bench_LDADD = daemon/libgodaemon.la $(PTHREAD_LIBS)
+EXTRA_DIST += bench/pipelines.sh bench/go/pipeline/pipeline.go
+# bench/pipelines.sh builds the Go twin of the throughput pipeline here.
+CLEANFILES += bench/gopipeline
+# `make bench-pipelines`: bench/pipelines.sh on this build directory.
+.PHONY: bench-pipelines
+bench-pipelines: bench/jobs-bench daemon/godaemon
+	$(top_srcdir)/bench/pipelines.sh --build .
