@@ -322,6 +322,17 @@ static int report_daemon_error(gc_conn *c, const msgpack_object *o, bool fatal, 
 	                              name ? name : "INTERNAL"));
 }
 
+/* The fatal "error" notification m (freed here): reported, the connection
+ * marked broken.  Its params is an array (the decoder checked); [] is no
+ * error object. */
+static int report_error_note(gc_conn *c, gd_message *m, gc_error *err)
+{
+	const msgpack_object *p = m->params;
+	int r = report_daemon_error(c, p->via.array.size ? &p->via.array.ptr[0] : p, true, err);
+	gd_message_free(m);
+	return r;
+}
+
 /* Waits for the response to msgid; notifications other than "error" go to
  * notify (if not NULL), other messages are dropped. */
 static int conn_await(gc_conn *c, uint32_t msgid, gc_notify_fn notify, void *arg,
@@ -343,14 +354,8 @@ static int conn_await(gc_conn *c, uint32_t msgid, gc_notify_fn notify, void *arg
 				return conn_broken(c, r);
 			continue;
 		}
-		if (m.type == GD_MSG_NOTIFICATION && m.method == GD_METHOD_ERROR) {
-			/* params is an array (the decoder checked); [] is no error object */
-			r = report_daemon_error(c, m.params->via.array.size ? &m.params->via.array.ptr[0]
-			                                                    : m.params,
-			                        true, err);
-			gd_message_free(&m);
-			return r;
-		}
+		if (m.type == GD_MSG_NOTIFICATION && m.method == GD_METHOD_ERROR)
+			return report_error_note(c, &m, err);
 		gd_message_free(&m);
 	}
 }
@@ -645,13 +650,8 @@ int gc_conn_take(gc_conn *c, gd_message *ret, gc_error *err)
 	if (r < 0)
 		return conn_broken(c, gc_fail(err, -EPROTO, GC_EXIT_FAILURE,
 		                              "godaemon sent an invalid message: %s", perr.message));
-	if (m.type == GD_MSG_NOTIFICATION && m.method == GD_METHOD_ERROR) {
-		r = report_daemon_error(c, m.params->via.array.size ? &m.params->via.array.ptr[0]
-		                                                    : m.params,
-		                        true, err);
-		gd_message_free(&m);
-		return r;
-	}
+	if (m.type == GD_MSG_NOTIFICATION && m.method == GD_METHOD_ERROR)
+		return report_error_note(c, &m, err);
 	*ret = m;
 	return 1;
 }
