@@ -731,38 +731,28 @@ static const char *state_name(rec_state s, gd_job_state final)
 
 /* ---- packing --------------------------------------------------------------- */
 
-static int pk_str(msgpack_packer *pk, const char *s)
+int gd_jobs_pack_stage(msgpack_packer *pk, const struct gd_stage_metrics *m, uint32_t more)
 {
-	return msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
-static int pk_u64(msgpack_packer *pk, const char *k, uint64_t v)
-{
-	return pk_str(pk, k) | msgpack_pack_uint64(pk, v);
-}
-
-static int pack_stage(msgpack_packer *pk, const gd_stage_metrics *m)
-{
-	int e = msgpack_pack_map(pk, 12) | pk_str(pk, "path") | pk_str(pk, m->path);
-	e |= pk_str(pk, "stage") | pk_str(pk, gd_pipe_kind_name(m->kind));
-	e |= pk_u64(pk, "items_in", m->items_in) | pk_u64(pk, "items_out", m->items_out);
-	e |= pk_u64(pk, "errors", m->errors) | pk_u64(pk, "queue_len", m->queue_len);
-	e |= pk_u64(pk, "queue_cap", m->queue_cap) | pk_u64(pk, "queue_max", m->queue_max);
-	e |= pk_u64(pk, "blocked_send_ns", (uint64_t)m->blocked_send_ns);
-	e |= pk_u64(pk, "blocked_recv_ns", (uint64_t)m->blocked_recv_ns);
-	e |= pk_u64(pk, "busy", m->busy) | pk_u64(pk, "workers", m->workers);
+	int e = msgpack_pack_map(pk, 12 + more) | gd_pk_str(pk, "path") | gd_pk_str(pk, m->path);
+	e |= gd_pk_str(pk, "stage") | gd_pk_str(pk, gd_pipe_kind_name(m->kind));
+	e |= gd_pk_kv_u64(pk, "items_in", m->items_in) | gd_pk_kv_u64(pk, "items_out", m->items_out);
+	e |= gd_pk_kv_u64(pk, "errors", m->errors) | gd_pk_kv_u64(pk, "queue_len", m->queue_len);
+	e |= gd_pk_kv_u64(pk, "queue_cap", m->queue_cap) | gd_pk_kv_u64(pk, "queue_max", m->queue_max);
+	e |= gd_pk_kv_u64(pk, "blocked_send_ns", (uint64_t)m->blocked_send_ns);
+	e |= gd_pk_kv_u64(pk, "blocked_recv_ns", (uint64_t)m->blocked_recv_ns);
+	e |= gd_pk_kv_u64(pk, "busy", m->busy) | gd_pk_kv_u64(pk, "workers", m->workers);
 	return e;
 }
 
 static int pack_stages(msgpack_packer *pk, gd_job *job)
 {
 	size_t n = job ? gd_job_nstages(job) : 0;
-	int e = pk_str(pk, "stages") | msgpack_pack_array(pk, n);
+	int e = gd_pk_str(pk, "stages") | msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n && !e; i++) {
 		gd_stage_metrics m;
 		if (gd_job_stage_metrics(job, i, &m) < 0)
 			memset(&m, 0, sizeof m);
-		e |= pack_stage(pk, &m);
+		e |= gd_jobs_pack_stage(pk, &m, 0);
 	}
 	return e;
 }
@@ -770,15 +760,15 @@ static int pack_stages(msgpack_packer *pk, gd_job *job)
 static int pack_errors(msgpack_packer *pk, gd_job *job)
 {
 	size_t n = job ? gd_job_nerrors_kept(job) : 0;
-	int e = pk_u64(pk, "errors_total", job ? gd_job_nerrors(job) : 0);
-	e |= pk_str(pk, "errors") | msgpack_pack_array(pk, n);
+	int e = gd_pk_kv_u64(pk, "errors_total", job ? gd_job_nerrors(job) : 0);
+	e |= gd_pk_str(pk, "errors") | msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n && !e; i++) {
 		gd_job_error je;
 		if (gd_job_error_get(job, i, &je) < 0)
 			memset(&je, 0, sizeof je);
-		e |= msgpack_pack_map(pk, 3) | pk_str(pk, "stage") | pk_str(pk, je.stage);
-		e |= pk_str(pk, "item") | msgpack_pack_bin_with_body(pk, je.item, strlen(je.item));
-		e |= pk_str(pk, "message") | pk_str(pk, je.message);
+		e |= msgpack_pack_map(pk, 3) | gd_pk_str(pk, "stage") | gd_pk_str(pk, je.stage);
+		e |= gd_pk_str(pk, "item") | msgpack_pack_bin_with_body(pk, je.item, strlen(je.item));
+		e |= gd_pk_str(pk, "message") | gd_pk_str(pk, je.message);
 	}
 	return e;
 }
@@ -791,11 +781,11 @@ static int pack_status(gd_jobs *t, msgpack_packer *pk, rec *r)
 	gd_job_state final = r->final;
 	gort_mutex_unlock(&t->lock);
 	gd_job *job = s == REC_QUEUED ? NULL : r->job;
-	int e = msgpack_pack_map(pk, 9) | pk_u64(pk, "id", r->id) | pk_u64(pk, "uid", r->uid);
-	e |= pk_str(pk, "state") | pk_str(pk, state_name(s, final));
-	e |= pk_str(pk, "start_error") | pk_str(pk, r->start_error);
-	e |= pk_u64(pk, "count", job ? gd_job_count(job) : 0);
-	e |= pk_u64(pk, "collected", job ? gd_job_ncollected(job) : 0);
+	int e = msgpack_pack_map(pk, 9) | gd_pk_kv_u64(pk, "id", r->id) | gd_pk_kv_u64(pk, "uid", r->uid);
+	e |= gd_pk_str(pk, "state") | gd_pk_str(pk, state_name(s, final));
+	e |= gd_pk_str(pk, "start_error") | gd_pk_str(pk, r->start_error);
+	e |= gd_pk_kv_u64(pk, "count", job ? gd_job_count(job) : 0);
+	e |= gd_pk_kv_u64(pk, "collected", job ? gd_job_ncollected(job) : 0);
 	e |= pack_stages(pk, job) | pack_errors(pk, job);
 	return e ? -ENOMEM : 0;
 }
@@ -818,8 +808,8 @@ int gd_jobs_status(gd_jobs *t, const gd_caller *who, const msgpack_object *param
 
 static int pack_list_entry(msgpack_packer *pk, const rec *r)
 {
-	return msgpack_pack_map(pk, 3) | pk_u64(pk, "id", r->id) | pk_u64(pk, "uid", r->uid) |
-	       pk_str(pk, "state") | pk_str(pk, state_name(r->state, r->final));
+	return msgpack_pack_map(pk, 3) | gd_pk_kv_u64(pk, "id", r->id) | gd_pk_kv_u64(pk, "uid", r->uid) |
+	       gd_pk_str(pk, "state") | gd_pk_str(pk, state_name(r->state, r->final));
 }
 
 static int list_pack(const gd_caller *who, const rec_list *l, msgpack_packer *pk)
@@ -883,8 +873,8 @@ int gd_jobs_cancel(gd_jobs *t, const gd_caller *who, const msgpack_object *param
 	if (e < 0)
 		return e;
 	const char *st = rec_cancel(t, r);
-	e = msgpack_pack_map(pk, 2) | pk_u64(pk, "id", r->id) | pk_str(pk, "state") |
-	    pk_str(pk, st);
+	e = msgpack_pack_map(pk, 2) | gd_pk_kv_u64(pk, "id", r->id) | gd_pk_str(pk, "state") |
+	    gd_pk_str(pk, st);
 	rec_unref(r);
 	if (e)
 		return gd_proto_fail(err, GD_E_NO_MEMORY, "out of memory for the result");
@@ -926,7 +916,7 @@ int gd_jobs_output(gd_jobs *t, const gd_caller *who, const msgpack_object *param
 	gd_job *job = r->state == REC_QUEUED ? NULL : r->job;
 	gort_mutex_unlock(&t->lock);
 	size_t n = job ? gd_job_ncollected(job) : 0;
-	e = msgpack_pack_map(pk, 2) | pk_u64(pk, "id", r->id) | pk_str(pk, "items") |
+	e = msgpack_pack_map(pk, 2) | gd_pk_kv_u64(pk, "id", r->id) | gd_pk_str(pk, "items") |
 	    msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n && !e; i++) {
 		const char *d = "";
@@ -1027,8 +1017,8 @@ static void run_announce(gd_jobs *t, rec *r)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	int e = gd_proto_pack_notification(&pk, gd_proto_method_name(GD_METHOD_JOB), 1) |
-	        msgpack_pack_map(&pk, 2) | pk_u64(&pk, "msgid", r->io->msgid) |
-	        pk_u64(&pk, "id", r->id);
+	        msgpack_pack_map(&pk, 2) | gd_pk_kv_u64(&pk, "msgid", r->io->msgid) |
+	        gd_pk_kv_u64(&pk, "id", r->id);
 	if (e == 0)
 		(void)r->io->write(r->io->arg, &sb); /* a dead connection cancels the job */
 	else
@@ -1049,8 +1039,8 @@ static void feed_answer(gd_feed_req *q, bool open, uint64_t queued)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	int e = gd_proto_pack_response_ok(&pk, q->msg.msgid) | msgpack_pack_map(&pk, 2) |
-	        pk_str(&pk, "open") | (open ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) |
-	        pk_u64(&pk, "queued", queued);
+	        gd_pk_str(&pk, "open") | (open ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk)) |
+	        gd_pk_kv_u64(&pk, "queued", queued);
 	if (e)
 		e = gd_proto_fail(&err, GD_E_NO_MEMORY, "out of memory for the answer");
 	q->answer(q, e, &sb, &err);

@@ -79,6 +79,11 @@ void gd_jobs_totals_get(gd_jobs *t, gd_jobs_totals *ret);
 struct gd_job;
 typedef int (*gd_jobs_each_fn)(void *arg, uint64_t id, uid_t uid, int64_t started_at,
                                struct gd_job *job);
+/* A stage entry of the status map (docs/protocol.md, "Jobs"): a map of its
+ * 12 keys and `more` entries the caller packs right after. */
+struct gd_stage_metrics;
+int gd_jobs_pack_stage(msgpack_packer *pk, const struct gd_stage_metrics *m, uint32_t more);
+
 int gd_jobs_each_running(gd_jobs *t, const gd_caller *who, gd_jobs_each_fn fn, void *arg);
 
 /* What run needs from its connection (valid until gd_jobs_run returns). */

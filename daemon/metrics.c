@@ -20,32 +20,16 @@ typedef struct scratch {
 	int64_t now;
 } scratch;
 
-static int pk_str(msgpack_packer *pk, const char *s)
-{
-	return msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
-static int pk_u64(msgpack_packer *pk, const char *k, uint64_t v)
-{
-	return pk_str(pk, k) | msgpack_pack_uint64(pk, v);
-}
-
 static int pk_rate(msgpack_packer *pk, const char *k, uint64_t n, int64_t elapsed)
 {
 	double r = elapsed > 0 ? (double)n * 1e9 / (double)elapsed : 0.0;
-	return pk_str(pk, k) | msgpack_pack_double(pk, r);
+	return gd_pk_str(pk, k) | msgpack_pack_double(pk, r);
 }
 
+/* The status map's stage entry (jobs.c) plus the two rates. */
 static int pack_stage(msgpack_packer *pk, const gd_stage_metrics *m, int64_t elapsed)
 {
-	int e = msgpack_pack_map(pk, 14) | pk_str(pk, "path") | pk_str(pk, m->path);
-	e |= pk_str(pk, "stage") | pk_str(pk, gd_pipe_kind_name(m->kind));
-	e |= pk_u64(pk, "items_in", m->items_in) | pk_u64(pk, "items_out", m->items_out);
-	e |= pk_u64(pk, "errors", m->errors) | pk_u64(pk, "queue_len", m->queue_len);
-	e |= pk_u64(pk, "queue_cap", m->queue_cap) | pk_u64(pk, "queue_max", m->queue_max);
-	e |= pk_u64(pk, "blocked_send_ns", (uint64_t)m->blocked_send_ns);
-	e |= pk_u64(pk, "blocked_recv_ns", (uint64_t)m->blocked_recv_ns);
-	e |= pk_u64(pk, "busy", m->busy) | pk_u64(pk, "workers", m->workers);
+	int e = gd_jobs_pack_stage(pk, m, 2);
 	e |= pk_rate(pk, "in_per_sec", m->items_in, elapsed);
 	e |= pk_rate(pk, "out_per_sec", m->items_out, elapsed);
 	return e;
@@ -57,9 +41,9 @@ static int pack_job(void *arg, uint64_t id, uid_t uid, int64_t started_at, gd_jo
 	msgpack_packer *pk = &s->pk;
 	int64_t elapsed = s->now - started_at;
 	size_t n = gd_job_nstages(job);
-	int e = msgpack_pack_map(pk, 4) | pk_u64(pk, "id", id) | pk_u64(pk, "uid", uid);
-	e |= pk_u64(pk, "elapsed_ns", elapsed > 0 ? (uint64_t)elapsed : 0);
-	e |= pk_str(pk, "stages") | msgpack_pack_array(pk, n);
+	int e = msgpack_pack_map(pk, 4) | gd_pk_kv_u64(pk, "id", id) | gd_pk_kv_u64(pk, "uid", uid);
+	e |= gd_pk_kv_u64(pk, "elapsed_ns", elapsed > 0 ? (uint64_t)elapsed : 0);
+	e |= gd_pk_str(pk, "stages") | msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n && !e; i++) {
 		gd_stage_metrics m;
 		if (gd_job_stage_metrics(job, i, &m) < 0)
@@ -72,11 +56,11 @@ static int pack_job(void *arg, uint64_t id, uid_t uid, int64_t started_at, gd_jo
 
 static int pack_totals(msgpack_packer *pk, const gd_jobs_totals *j)
 {
-	int e = pk_str(pk, "jobs_by_state") | msgpack_pack_map(pk, 6);
-	e |= pk_u64(pk, "queued", j->queued) | pk_u64(pk, "running", j->running);
-	e |= pk_u64(pk, "succeeded", j->succeeded) | pk_u64(pk, "failed", j->failed);
-	e |= pk_u64(pk, "cancelled", j->cancelled) | pk_u64(pk, "timed-out", j->timed_out);
-	e |= pk_u64(pk, "admission_queue", j->queued);
+	int e = gd_pk_str(pk, "jobs_by_state") | msgpack_pack_map(pk, 6);
+	e |= gd_pk_kv_u64(pk, "queued", j->queued) | gd_pk_kv_u64(pk, "running", j->running);
+	e |= gd_pk_kv_u64(pk, "succeeded", j->succeeded) | gd_pk_kv_u64(pk, "failed", j->failed);
+	e |= gd_pk_kv_u64(pk, "cancelled", j->cancelled) | gd_pk_kv_u64(pk, "timed-out", j->timed_out);
+	e |= gd_pk_kv_u64(pk, "admission_queue", j->queued);
 	return e;
 }
 
@@ -94,13 +78,13 @@ int gd_metrics_pack(gd_jobs *t, const gd_caller *who, const gort_stats *rt,
 	}
 	gd_jobs_totals tot;
 	gd_jobs_totals_get(t, &tot);
-	int e = msgpack_pack_map(pk, 5) | pk_u64(pk, "time_ns", (uint64_t)s.now);
-	e |= pk_str(pk, "jobs") | msgpack_pack_array(pk, s.njobs);
+	int e = msgpack_pack_map(pk, 5) | gd_pk_kv_u64(pk, "time_ns", (uint64_t)s.now);
+	e |= gd_pk_str(pk, "jobs") | msgpack_pack_array(pk, s.njobs);
 	if (!e && sb.size)
 		e = pk->callback(pk->data, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	e |= pack_totals(pk, &tot);
-	e |= pk_str(pk, "stats");
+	e |= gd_pk_str(pk, "stats");
 	if (e || gd_proto_pack_stats_result(pk, rt, k) < 0)
 		return gd_proto_fail(err, GD_E_NO_MEMORY, "out of memory for the metrics");
 	return 0;

@@ -19,7 +19,8 @@
  * depth/left/pending describe the containers open at buf[off + scan];
  * `complete` says a whole frame of `scan` bytes is ready; `failed` is a
  * sticky fatal error.  Once everything is returned, a buffer grown past
- * DECODER_KEEP bytes is freed, so one big message does not pin its size.  No locking: one owner at a time.
+ * DECODER_KEEP bytes is freed, so one big message does not pin its size.
+ * No locking: one owner at a time.
  */
 #include "config.h"
 #include "proto.h"
@@ -623,15 +624,14 @@ int gd_proto_negotiate(uint64_t client_version, uint32_t *ret, gd_proto_error *e
  * Encoders
  * ====================================================================== */
 
-static int pk_str(msgpack_packer *pk, const char *s)
+int gd_pk_str(msgpack_packer *pk, const char *s)
 {
 	return msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
-/* Packs "key": u64 (one map entry). */
-static int pk_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
+int gd_pk_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
 {
-	return pk_str(pk, key) | msgpack_pack_uint64(pk, v);
+	return gd_pk_str(pk, key) | msgpack_pack_uint64(pk, v);
 }
 
 static int pk_done(int r)
@@ -643,7 +643,7 @@ int gd_proto_pack_request(msgpack_packer *pk, uint32_t msgid, const char *method
                           uint32_t nparams)
 {
 	return pk_done(msgpack_pack_array(pk, 4) | msgpack_pack_uint32(pk, GD_MSG_REQUEST) |
-	               msgpack_pack_uint32(pk, msgid) | pk_str(pk, method) |
+	               msgpack_pack_uint32(pk, msgid) | gd_pk_str(pk, method) |
 	               msgpack_pack_array(pk, nparams));
 }
 
@@ -656,9 +656,9 @@ int gd_proto_pack_response_ok(msgpack_packer *pk, uint32_t msgid)
 int gd_proto_pack_error_object(msgpack_packer *pk, const gd_proto_error *e)
 {
 	const char *name = gd_proto_code_name(e->code);
-	return pk_done(msgpack_pack_map(pk, 3) | pk_str(pk, "code") | msgpack_pack_int(pk, e->code) |
-	               pk_str(pk, "name") | pk_str(pk, name ? name : "INTERNAL") |
-	               pk_str(pk, "message") | pk_str(pk, e->message));
+	return pk_done(msgpack_pack_map(pk, 3) | gd_pk_str(pk, "code") | msgpack_pack_int(pk, e->code) |
+	               gd_pk_str(pk, "name") | gd_pk_str(pk, name ? name : "INTERNAL") |
+	               gd_pk_str(pk, "message") | gd_pk_str(pk, e->message));
 }
 
 int gd_proto_pack_response_error(msgpack_packer *pk, uint32_t msgid, const gd_proto_error *e)
@@ -671,7 +671,7 @@ int gd_proto_pack_response_error(msgpack_packer *pk, uint32_t msgid, const gd_pr
 int gd_proto_pack_notification(msgpack_packer *pk, const char *method, uint32_t nparams)
 {
 	return pk_done(msgpack_pack_array(pk, 3) | msgpack_pack_uint32(pk, GD_MSG_NOTIFICATION) |
-	               pk_str(pk, method) | msgpack_pack_array(pk, nparams));
+	               gd_pk_str(pk, method) | msgpack_pack_array(pk, nparams));
 }
 
 int gd_proto_pack_fatal(msgpack_packer *pk, const gd_proto_error *e)
@@ -708,43 +708,43 @@ int gd_proto_error_from_object(const msgpack_object *o, gd_proto_error *ret)
 
 int gd_proto_pack_version_result(msgpack_packer *pk, const char *version)
 {
-	return pk_done(msgpack_pack_map(pk, 3) | pk_str(pk, "server") | pk_str(pk, PACKAGE_NAME) |
-	               pk_str(pk, "version") | pk_str(pk, version) |
-	               pk_kv_u64(pk, "protocol", GD_PROTO_VERSION));
+	return pk_done(msgpack_pack_map(pk, 3) | gd_pk_str(pk, "server") | gd_pk_str(pk, PACKAGE_NAME) |
+	               gd_pk_str(pk, "version") | gd_pk_str(pk, version) |
+	               gd_pk_kv_u64(pk, "protocol", GD_PROTO_VERSION));
 }
 
 int gd_proto_pack_hello_result(msgpack_packer *pk, const gd_server_info *info)
 {
-	int r = msgpack_pack_map(pk, 6) | pk_str(pk, "server") | pk_str(pk, PACKAGE_NAME) |
-	        pk_str(pk, "version") | pk_str(pk, info->version) |
-	        pk_kv_u64(pk, "protocol", info->protocol) |
-	        pk_kv_u64(pk, "max_message_size", info->max_message_size) |
-	        pk_kv_u64(pk, "max_inflight", info->max_inflight);
-	r |= pk_str(pk, "peer") | msgpack_pack_map(pk, 3) | pk_kv_u64(pk, "uid", info->peer_uid) |
-	     pk_kv_u64(pk, "gid", info->peer_gid) | pk_str(pk, "pid") |
+	int r = msgpack_pack_map(pk, 6) | gd_pk_str(pk, "server") | gd_pk_str(pk, PACKAGE_NAME) |
+	        gd_pk_str(pk, "version") | gd_pk_str(pk, info->version) |
+	        gd_pk_kv_u64(pk, "protocol", info->protocol) |
+	        gd_pk_kv_u64(pk, "max_message_size", info->max_message_size) |
+	        gd_pk_kv_u64(pk, "max_inflight", info->max_inflight);
+	r |= gd_pk_str(pk, "peer") | msgpack_pack_map(pk, 3) | gd_pk_kv_u64(pk, "uid", info->peer_uid) |
+	     gd_pk_kv_u64(pk, "gid", info->peer_gid) | gd_pk_str(pk, "pid") |
 	     msgpack_pack_int64(pk, info->peer_pid);
 	return pk_done(r);
 }
 
 int gd_proto_pack_ping_result(msgpack_packer *pk)
 {
-	return pk_done(pk_str(pk, "pong"));
+	return pk_done(gd_pk_str(pk, "pong"));
 }
 
 static int pack_runtime(msgpack_packer *pk, const gort_stats *rt)
 {
 	int procs = rt->procs < 0 ? 0 : rt->procs > GORT_MAX_PROCS ? GORT_MAX_PROCS : rt->procs;
 	int r = msgpack_pack_map(pk, 11) |
-	        pk_kv_u64(pk, "goroutines_live", rt->goroutines_live) |
-	        pk_kv_u64(pk, "goroutines_created", rt->goroutines_created) |
-	        pk_kv_u64(pk, "context_switches", rt->context_switches) |
-	        pk_kv_u64(pk, "steals", rt->steals) | pk_kv_u64(pk, "parks", rt->parks) |
-	        pk_kv_u64(pk, "stacks_cached", rt->stacks_cached) |
-	        pk_kv_u64(pk, "stacks_mapped", rt->stacks_mapped) |
-	        pk_kv_u64(pk, "procs", (uint64_t)procs) |
-	        pk_kv_u64(pk, "threads", rt->threads < 0 ? 0 : (uint64_t)rt->threads) |
-	        pk_kv_u64(pk, "global_runq_len", rt->global_runq_len);
-	r |= pk_str(pk, "runq_len") | msgpack_pack_array(pk, (size_t)procs);
+	        gd_pk_kv_u64(pk, "goroutines_live", rt->goroutines_live) |
+	        gd_pk_kv_u64(pk, "goroutines_created", rt->goroutines_created) |
+	        gd_pk_kv_u64(pk, "context_switches", rt->context_switches) |
+	        gd_pk_kv_u64(pk, "steals", rt->steals) | gd_pk_kv_u64(pk, "parks", rt->parks) |
+	        gd_pk_kv_u64(pk, "stacks_cached", rt->stacks_cached) |
+	        gd_pk_kv_u64(pk, "stacks_mapped", rt->stacks_mapped) |
+	        gd_pk_kv_u64(pk, "procs", (uint64_t)procs) |
+	        gd_pk_kv_u64(pk, "threads", rt->threads < 0 ? 0 : (uint64_t)rt->threads) |
+	        gd_pk_kv_u64(pk, "global_runq_len", rt->global_runq_len);
+	r |= gd_pk_str(pk, "runq_len") | msgpack_pack_array(pk, (size_t)procs);
 	for (int i = 0; i < procs; i++)
 		r |= msgpack_pack_uint32(pk, rt->runq_len[i]);
 	return r;
@@ -752,10 +752,10 @@ static int pack_runtime(msgpack_packer *pk, const gort_stats *rt)
 
 int gd_proto_pack_stats_result(msgpack_packer *pk, const gort_stats *rt, const gd_counters *c)
 {
-	int r = msgpack_pack_map(pk, 2) | pk_str(pk, "runtime") | pack_runtime(pk, rt);
-	r |= pk_str(pk, "daemon") | msgpack_pack_map(pk, 4) |
-	     pk_kv_u64(pk, "connections", c->connections) |
-	     pk_kv_u64(pk, "connections_total", c->connections_total) |
-	     pk_kv_u64(pk, "requests", c->requests) | pk_kv_u64(pk, "errors", c->errors);
+	int r = msgpack_pack_map(pk, 2) | gd_pk_str(pk, "runtime") | pack_runtime(pk, rt);
+	r |= gd_pk_str(pk, "daemon") | msgpack_pack_map(pk, 4) |
+	     gd_pk_kv_u64(pk, "connections", c->connections) |
+	     gd_pk_kv_u64(pk, "connections_total", c->connections_total) |
+	     gd_pk_kv_u64(pk, "requests", c->requests) | gd_pk_kv_u64(pk, "errors", c->errors);
 	return pk_done(r);
 }

@@ -228,6 +228,9 @@ int gd_proto_negotiate(uint64_t client_version, uint32_t *ret, gd_proto_error *e
 /* ---- encoders ------------------------------------------------------------
  * All return 0, or -ENOMEM when the packer's write callback fails. */
 
+/* A str (NUL-terminated s), and a map entry "key": u64. */
+int gd_pk_str(msgpack_packer *pk, const char *s);
+int gd_pk_kv_u64(msgpack_packer *pk, const char *key, uint64_t v);
 /* [0, msgid, method, <array header of nparams>]: pack nparams objects next. */
 int gd_proto_pack_request(msgpack_packer *pk, uint32_t msgid, const char *method,
                           uint32_t nparams);
